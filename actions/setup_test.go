@@ -227,3 +227,5 @@ func decodeForm(t testing.TB, body string) map[string]any {
 	}
 	return root
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Webhook is the webhook action for one config. It is safe for concurrent
@@ -291,11 +292,12 @@ func sign(key []byte, id, ts string, body []byte) string {
 // last rune.
 func truncateUTF8(b []byte) string {
 	if len(b) == MaxBody {
-		for i := 0; i < 3 && len(b) > 0 && b[len(b)-1]&0xC0 == 0x80; i++ {
-			b = b[:len(b)-1]
+		i := len(b) - 1
+		for i > 0 && len(b)-i < utf8.UTFMax && !utf8.RuneStart(b[i]) {
+			i--
 		}
-		if len(b) > 0 && b[len(b)-1] >= 0xC0 {
-			b = b[:len(b)-1]
+		if !utf8.FullRune(b[i:]) {
+			b = b[:i]
 		}
 	}
 	return string(b)
