@@ -128,7 +128,7 @@ func NewEnv(ev *event.Event, old map[string]any, now time.Time) *Env {
 	x.v.HasLabel = func(l string) bool { return hasName(asset["labels"], l) }
 	x.v.LabelAdded = func(l string) bool { return x.added("labels", l) }
 	x.v.LabelRemoved = func(l string) bool { return x.removed("labels", l) }
-	x.v.HasMarker = func(m string) bool { return ev.Marker == m || hasName(asset["markers"], m) }
+	x.v.HasMarker = func(m string) bool { return m != "" && (ev.Marker == m || hasName(asset["markers"], m)) }
 	x.v.IsImage = func() bool { return x.image }
 	x.v.IsVideo = func() bool { return x.video }
 	x.v.Now = func() time.Time { return x.now }
