@@ -1,0 +1,252 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/event"
+	"github.com/assethooks/assethooks/internal/problem"
+)
+
+// Roles of API keys.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Engine does the work and owns the stores; required.
+	Engine *engine.Engine
+	// Keys maps API keys to their role (admin or user).
+	Keys map[string]string
+	// MaxBody is the largest request body read (default 10 MiB); larger → 413.
+	MaxBody int64
+	// Logger receives request errors (default slog.Default()).
+	Logger *slog.Logger
+	// Extra registers further routes (markers, hooks) on the server.
+	Extra []func(*Server)
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg    Config
+	eng    *engine.Engine
+	keys   []apiKey
+	router *gin.Engine
+	// Admin and User are the route groups for admin-only and user routes
+	// under /api/v2, for packages that add routes.
+	Admin *gin.RouterGroup
+	User  *gin.RouterGroup
+}
+
+type apiKey struct {
+	hash [32]byte
+	role string
+	id   string // a stable, non-secret name for the key (owner of REST hooks)
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 10 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	r.ContextWithFallback = true
+	_ = r.SetTrustedProxies(nil)
+	s := &Server{cfg: cfg, eng: cfg.Engine, router: r}
+	for k, role := range cfg.Keys {
+		sum := sha256.Sum256([]byte(k))
+		s.keys = append(s.keys, apiKey{hash: sum, role: role, id: "key_" + fmt.Sprintf("%x", sum[:6])})
+	}
+	r.Use(s.recover, s.errors)
+	r.NoRoute(func(c *gin.Context) { _ = c.Error(problem.NotFound("not found")) })
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.wrap(s.ready))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.eng.Metrics().Registry, promhttp.HandlerOpts{})))
+
+	v2 := r.Group("/api/v2", s.auth(RoleUser))
+	s.User = v2
+	s.Admin = v2.Group("/admin", s.requireAdmin)
+	s.routes()
+	for _, f := range cfg.Extra {
+		f(s)
+	}
+	return s
+}
+
+// Handler returns the http.Handler that serves the API.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Engine returns the engine the server calls.
+func (s *Server) Engine() *engine.Engine { return s.eng }
+
+// HandlerFunc is a handler that returns its error for the error middleware.
+type HandlerFunc func(c *gin.Context) error
+
+// Wrap adapts a HandlerFunc to gin: a returned error is recorded for the
+// error middleware, which answers it.
+func (s *Server) Wrap(h HandlerFunc) gin.HandlerFunc { return s.wrap(h) }
+
+func (s *Server) wrap(h HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			_ = c.Error(err)
+		}
+	}
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Logger.Error("api: panic", "path", c.FullPath(), "panic", p)
+			if !c.Writer.Written() {
+				c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+			}
+		}
+	}()
+	c.Next()
+}
+
+// errors is the one place errors become HTTP answers.
+func (s *Server) errors(c *gin.Context) {
+	c.Next()
+	if len(c.Errors) == 0 || c.Writer.Written() {
+		return
+	}
+	err := c.Errors.Last().Err
+	var pe *problem.Error
+	switch {
+	case errors.As(err, &pe):
+		body := gin.H{"error": pe.Msg}
+		for k, v := range pe.Extra {
+			body[k] = v
+		}
+		c.AbortWithStatusJSON(pe.Status, body)
+	case errors.Is(err, engine.ErrNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "not found"})
+	case errors.Is(err, engine.ErrUnavailable):
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "storage unavailable, try again"})
+	default:
+		s.cfg.Logger.Error("api: request failed", "path", c.FullPath(), "err", err)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+	}
+}
+
+const (
+	ctxRole  = "assethooks.role"
+	ctxKeyID = "assethooks.key"
+)
+
+// auth checks X-API-KEY in constant time against every configured key.
+func (s *Server) auth(_ string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		given := c.GetHeader("X-API-KEY")
+		sum := sha256.Sum256([]byte(given))
+		var found *apiKey
+		for i := range s.keys {
+			if subtle.ConstantTimeCompare(sum[:], s.keys[i].hash[:]) == 1 && given != "" {
+				found = &s.keys[i]
+			}
+		}
+		if found == nil {
+			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "Unauthorized"})
+			return
+		}
+		c.Set(ctxRole, found.role)
+		c.Set(ctxKeyID, found.id)
+		c.Next()
+	}
+}
+
+func (s *Server) requireAdmin(c *gin.Context) {
+	if c.GetString(ctxRole) != RoleAdmin {
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "Not admin user"})
+		return
+	}
+	c.Next()
+}
+
+// IsAdmin reports whether the request's key is an admin key.
+func IsAdmin(c *gin.Context) bool { return c.GetString(ctxRole) == RoleAdmin }
+
+// KeyID is a stable, non-secret name of the request's key.
+func KeyID(c *gin.Context) string { return c.GetString(ctxKeyID) }
+
+func (s *Server) ready(c *gin.Context) error {
+	if err := s.eng.Ping(c); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "redis unreachable"})
+		return nil
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	return nil
+}
+
+// errTooLarge is the answer to a body over the limit.
+var errTooLarge = &problem.Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+
+// Body reads the request body up to the server's limit.
+func (s *Server) Body(c *gin.Context) ([]byte, error) {
+	if c.Request.ContentLength > s.cfg.MaxBody {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Request.Body, s.cfg.MaxBody+1))
+	if err != nil {
+		return nil, problem.BadRequest("could not read the request body")
+	}
+	if int64(len(b)) > s.cfg.MaxBody {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// Object reads the body as one JSON object (numbers as json.Number). An empty
+// body is an empty object when optional is true.
+func (s *Server) Object(c *gin.Context, optional bool) (map[string]any, error) {
+	b, err := s.Body(c)
+	if err != nil {
+		return nil, err
+	}
+	if optional && len(bytes.TrimSpace(b)) == 0 {
+		return map[string]any{}, nil
+	}
+	var v any
+	if err := event.UnmarshalJSONNumber(b, &v); err != nil {
+		return nil, problem.BadRequest("malformed JSON: %s", jsonError(err))
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, problem.BadRequest("malformed JSON: expected an object")
+	}
+	return m, nil
+}
+
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}

@@ -1,0 +1,325 @@
+// Command assethooks runs the assethooks engine: `assethooks serve` starts the
+// HTTP API, the router, the delivery workers and the retry scheduler in one
+// process, configured by ASSETHOOKS_* environment variables (see README).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/api"
+	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/internal/secret"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	switch args[0] {
+	case "serve":
+		if err := serve(args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "assethooks:", err)
+			os.Exit(1)
+		}
+	case "version", "-version", "--version":
+		fmt.Println("assethooks", version)
+	default:
+		fmt.Fprintf(os.Stderr, "usage: assethooks serve [flags]   (or: assethooks version)\n")
+		os.Exit(2)
+	}
+}
+
+// settings are the process's configuration, from ASSETHOOKS_* variables
+// mirrored by flags.
+type settings struct {
+	addr, redisURL, apiKeys, secretKey, maxBody, logLevel string
+	allowPrivate                                          bool
+	workers                                               int
+}
+
+func load(args []string) (settings, error) {
+	var s settings
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	env := func(k, def string) string {
+		if v, ok := os.LookupEnv(k); ok {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&s.addr, "addr", env("ASSETHOOKS_ADDR", "127.0.0.1:8080"), "listen address (ASSETHOOKS_ADDR)")
+	fs.StringVar(&s.redisURL, "redis-url", env("ASSETHOOKS_REDIS_URL", ""), "redis:// URL; empty runs the embedded default (ASSETHOOKS_REDIS_URL)")
+	fs.StringVar(&s.apiKeys, "api-keys", env("ASSETHOOKS_API_KEYS", ""), "comma-separated key:role, role admin or user (ASSETHOOKS_API_KEYS)")
+	fs.StringVar(&s.secretKey, "secret-key", env("ASSETHOOKS_SECRET_KEY", ""), "at least 32 characters; encrypts stored secrets (ASSETHOOKS_SECRET_KEY)")
+	fs.StringVar(&s.maxBody, "max-body", env("ASSETHOOKS_MAX_BODY", "10MiB"), "largest request body (ASSETHOOKS_MAX_BODY)")
+	fs.StringVar(&s.logLevel, "log-level", env("ASSETHOOKS_LOG_LEVEL", "info"), "debug, info, warn or error (ASSETHOOKS_LOG_LEVEL)")
+	allow := env("ASSETHOOKS_ALLOW_PRIVATE_TARGETS", "false")
+	fs.Func("allow-private-targets", "let webhooks call loopback/private addresses (ASSETHOOKS_ALLOW_PRIVATE_TARGETS)", func(v string) error {
+		allow = v
+		return nil
+	})
+	workers := env("ASSETHOOKS_WORKERS", "")
+	fs.Func("workers", "concurrent deliveries per process (ASSETHOOKS_WORKERS)", func(v string) error {
+		workers = v
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	b, err := strconv.ParseBool(allow)
+	if err != nil {
+		return s, fmt.Errorf("ASSETHOOKS_ALLOW_PRIVATE_TARGETS must be true or false, not %q", allow)
+	}
+	s.allowPrivate = b
+	if workers != "" {
+		n, err := strconv.Atoi(workers)
+		if err != nil || n < 1 || n > 100000 {
+			return s, fmt.Errorf("ASSETHOOKS_WORKERS must be a positive integer, not %q", workers)
+		}
+		s.workers = n
+	}
+	return s, nil
+}
+
+// parseSize reads sizes such as 10MiB, 512KiB, 1MB, 1048576.
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("not a size")
+	}
+	return n * mult, nil
+}
+
+// parseKeys reads ASSETHOOKS_API_KEYS: comma-separated key:role.
+func parseKeys(v string) (map[string]string, error) {
+	keys := map[string]string{}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := strings.LastIndex(part, ":")
+		if i <= 0 {
+			return nil, errors.New("ASSETHOOKS_API_KEYS: each entry must be key:role")
+		}
+		key, role := part[:i], part[i+1:]
+		if role != api.RoleAdmin && role != api.RoleUser {
+			return nil, fmt.Errorf("ASSETHOOKS_API_KEYS: role must be admin or user, not %q", role)
+		}
+		keys[key] = role
+	}
+	return keys, nil
+}
+
+func serve(args []string, out io.Writer) error {
+	s, err := load(args)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
+		return fmt.Errorf("ASSETHOOKS_LOG_LEVEL: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+	maxBody, err := parseSize(s.maxBody)
+	if err != nil {
+		return fmt.Errorf("ASSETHOOKS_MAX_BODY must be a size such as 10MiB, not %q", s.maxBody)
+	}
+	keys, err := parseKeys(s.apiKeys)
+	if err != nil {
+		return err
+	}
+	embedded := s.redisURL == ""
+	var generatedKey string
+	if len(keys) == 0 {
+		if !embedded {
+			return errors.New("ASSETHOOKS_API_KEYS is required with a real Redis (comma-separated key:role)")
+		}
+		generatedKey = "ah_admin_" + randomHex(16)
+		keys[generatedKey] = api.RoleAdmin
+	}
+	if s.secretKey == "" {
+		if !embedded {
+			return errors.New("ASSETHOOKS_SECRET_KEY (at least 32 characters) is required with a real Redis")
+		}
+		s.secretKey = secret.Generate()
+	}
+	box, err := secret.NewBox(s.secretKey)
+	if err != nil {
+		return fmt.Errorf("ASSETHOOKS_SECRET_KEY: %v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var rdb redis.UniversalClient
+	if embedded {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("embedded redis: %v", err)
+		}
+		defer mr.Close()
+		go expireLoop(ctx, mr)
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 256, ContextTimeoutEnabled: true})
+	} else {
+		if rdb, err = connect(s.redisURL); err != nil {
+			return fmt.Errorf("ASSETHOOKS_REDIS_URL: %v", err)
+		}
+	}
+	defer rdb.Close()
+
+	eng, err := engine.New(rdb, engine.Config{
+		Workers: s.workers, Box: box, Logger: logger,
+		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
+	})
+	if err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = waitRedis(startCtx, rdb, logger)
+	if err == nil {
+		err = eng.Start(ctx)
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer eng.Stop()
+
+	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger})
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("ASSETHOOKS_ADDR: %v", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	banner(out, ln.Addr().String(), embedded, generatedKey, keys)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	logger.Info("assethooks: shutting down; in-flight deliveries finish, waiting ones stay queued")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	eng.Stop()
+	return nil
+}
+
+// connect opens a client for a redis:// or rediss:// URL; a URL with addr=
+// parameters opens a Redis Cluster client.
+func connect(u string) (redis.UniversalClient, error) {
+	if strings.Contains(u, "addr=") {
+		o, err := redis.ParseClusterURL(u)
+		if err != nil {
+			return nil, err
+		}
+		o.ContextTimeoutEnabled = true
+		o.PoolSize = max(o.PoolSize, 256)
+		return redis.NewClusterClient(o), nil
+	}
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	o.ContextTimeoutEnabled = true
+	o.PoolSize = max(o.PoolSize, 256)
+	return redis.NewClient(o), nil
+}
+
+// waitRedis waits for Redis to answer, logging while it does not.
+func waitRedis(ctx context.Context, rdb redis.UniversalClient, logger *slog.Logger) error {
+	for i := 0; ; i++ {
+		err := rdb.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if i == 0 {
+			logger.Warn("assethooks: waiting for redis", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis did not answer: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// expireLoop moves the embedded server's clock along with the wall clock
+// once a second, so keys with a TTL expire (miniredis only expires on
+// FastForward); once a second keeps the cost of its full scan small.
+func expireLoop(ctx context.Context, mr *miniredis.Miniredis) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			mr.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func banner(out io.Writer, addr string, embedded bool, generatedKey string, keys map[string]string) {
+	fmt.Fprintf(out, "assethooks %s listening on http://%s (%d CPUs)\n", version, addr, runtime.NumCPU())
+	if embedded {
+		fmt.Fprintln(out, "storage: embedded in-memory Redis. Everything (webhooks, queues, logs, asset snapshots) lives in this process's memory and is LOST on restart; set ASSETHOOKS_REDIS_URL for a real Redis.")
+	} else {
+		fmt.Fprintln(out, "storage: Redis at ASSETHOOKS_REDIS_URL")
+	}
+	key := generatedKey
+	if key != "" {
+		fmt.Fprintf(out, "admin API key (generated for this run): %s\n", key)
+	} else {
+		key = "<your admin key>"
+		fmt.Fprintf(out, "API keys: %d configured (from ASSETHOOKS_API_KEYS)\n", len(keys))
+	}
+	fmt.Fprintf(out, "try it:\n  curl -s -H 'X-API-KEY: %s' http://%s/api/v2/admin/webhooks\n", key, addr)
+}

@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/rules"
+)
+
+// Engine routes and delivers events; its methods are also the stores the API
+// reads and writes. Create it with New, run it with Start, end it with Stop.
+type Engine struct {
+	rdb redis.UniversalClient
+	cfg Config
+	k   keys
+	log func(msg string, args ...any)
+
+	state atomic.Pointer[state]
+	mu    sync.Mutex // serialises reloads
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  atomic.Bool
+	workers  *workers
+}
+
+// state is an immutable view of the configured webhooks, swapped whole when
+// the revision counter moves.
+type state struct {
+	rev   int64
+	hooks map[int64]*hook
+	index *rules.Index
+	// markers maps a marker name to the webhooks it fires directly.
+	markers map[string][]int64
+}
+
+// hook is a webhook compiled for routing and delivery.
+type hook struct {
+	w        *Webhook // secrets opened
+	rule     *rules.Rule
+	action   actions.Action
+	tmpl     *rules.Template
+	schedule []time.Duration
+	raw      string // the stored JSON, to reuse the compiled hook while unchanged
+}
+
+// New returns an engine on rdb; it validates cfg after filling in defaults.
+func New(rdb redis.UniversalClient, cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{rdb: rdb, cfg: cfg, k: keys{p: cfg.Prefix}}
+	e.log = cfg.Logger.Info
+	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
+	return e, nil
+}
+
+// Config returns the engine's configuration, defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Redis returns the engine's Redis client.
+func (e *Engine) Redis() redis.UniversalClient { return e.rdb }
+
+// Metrics returns the engine's metrics.
+func (e *Engine) Metrics() *Metrics { return e.cfg.Metrics }
+
+// Start creates the consumer groups, loads the webhooks and starts the
+// router, the workers, the scheduler and the reloader. They run until Stop or
+// until ctx ends; Redis being away is waited out, not fatal.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("engine: already started")
+	}
+	if err := e.ensureGroups(ctx); err != nil {
+		return err
+	}
+	if err := e.Reload(ctx); err != nil {
+		return err
+	}
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.workers = newWorkers(e)
+	e.run(ctx, "reloader", e.reloadLoop)
+	e.run(ctx, "router", e.routeLoop)
+	e.run(ctx, "scheduler", e.promoteLoop)
+	e.run(ctx, "reclaimer", e.reclaimLoop)
+	e.run(ctx, "workers", e.workers.run)
+	return nil
+}
+
+func (e *Engine) run(ctx context.Context, name string, f func(context.Context)) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f(ctx)
+		e.cfg.Logger.Debug("engine: stopped", "part", name)
+	}()
+}
+
+// Stop ends every loop and waits for in-flight deliveries to finish and be
+// recorded (or to stay pending for another process). It is idempotent.
+func (e *Engine) Stop() {
+	e.stopOnce.Do(func() {
+		if e.cancel != nil {
+			e.cancel()
+		}
+		e.wg.Wait()
+	})
+}
+
+func (e *Engine) ensureGroups(ctx context.Context) error {
+	for _, s := range []struct{ stream, group string }{
+		{e.k.events(), groupRouter}, {e.k.deliveries(), groupWorkers},
+	} {
+		err := e.rdb.XGroupCreateMkStream(ctx, s.stream, s.group, "0").Err()
+		if err != nil && !isBusyGroup(err) {
+			return fmt.Errorf("engine: create group %s: %w", s.group, err)
+		}
+	}
+	return nil
+}
+
+const (
+	groupRouter  = "router"
+	groupWorkers = "workers"
+)
+
+func isBusyGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 9 && err.Error()[:9] == "BUSYGROUP"
+}
+
+func isNoGroup(err error) bool {
+	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
+}
+
+// bump tells every process that the webhooks changed and reloads this one.
+func (e *Engine) bump(ctx context.Context) error {
+	if err := e.rdb.Incr(ctx, e.k.rev()).Err(); err != nil {
+		return err
+	}
+	return e.Reload(ctx)
+}
+
+func (e *Engine) reloadLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.RevisionEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rev, err := e.rdb.Get(ctx, e.k.rev()).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			continue
+		}
+		if rev != e.state.Load().rev {
+			if err := e.Reload(ctx); err != nil {
+				e.cfg.Logger.Warn("engine: reload webhooks", "err", err)
+			}
+		}
+	}
+}
+
+// Reload reads every webhook and marker binding and swaps in a freshly
+// compiled state; unchanged webhooks keep their compiled hook (and so their
+// cached OAuth2 token).
+func (e *Engine) Reload(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rev, err := e.rdb.Get(ctx, e.k.rev()).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("engine: read revision: %w", err)
+	}
+	all, err := e.rdb.HGetAll(ctx, e.k.webhooks()).Result()
+	if err != nil {
+		return fmt.Errorf("engine: read webhooks: %w", err)
+	}
+	old := e.state.Load()
+	next := &state{rev: rev, hooks: make(map[int64]*hook, len(all)), markers: map[string][]int64{}}
+	var rs []*rules.Rule
+	for idStr, raw := range all {
+		id, _ := strconv.ParseInt(idStr, 10, 64)
+		if h, ok := old.hooks[id]; ok && h.raw == raw {
+			next.hooks[id] = h
+			rs = append(rs, h.rule)
+			continue
+		}
+		var w Webhook
+		if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			e.cfg.Logger.Error("engine: stored webhook does not decode", "webhook", idStr, "err", err)
+			continue
+		}
+		if err := w.Open(e.cfg.Box); err != nil {
+			e.cfg.Logger.Error("engine: stored webhook secrets do not open (wrong ASSETHOOKS_SECRET_KEY?)", "webhook", idStr)
+			continue
+		}
+		h, err := e.compile(&w)
+		if err != nil {
+			e.cfg.Logger.Error("engine: stored webhook does not compile", "webhook", idStr, "err", err)
+			continue
+		}
+		h.raw = raw
+		next.hooks[id] = h
+		rs = append(rs, h.rule)
+	}
+	next.index = rules.NewIndex(rs)
+	markers, err := e.rdb.HGetAll(ctx, e.k.markers()).Result()
+	if err == nil {
+		for name, raw := range markers {
+			var m struct {
+				WebhookIDs []int64 `json:"webhook_ids"`
+			}
+			if json.Unmarshal([]byte(raw), &m) == nil && len(m.WebhookIDs) > 0 {
+				next.markers[name] = m.WebhookIDs
+			}
+		}
+	}
+	e.state.Store(next)
+	return nil
+}
+
+// compile checks and builds a webhook: its condition, template, retry
+// schedule and action. Errors are client errors naming the field.
+func (e *Engine) compile(w *Webhook) (*hook, error) {
+	h := &hook{w: w, schedule: e.cfg.RetrySchedule}
+	rule := &rules.Rule{ID: w.ID, Triggers: w.Triggers, ProjectID: w.ProjectID, Folder: w.Folder,
+		Users: w.Users, Disabled: w.Disabled}
+	if w.Condition != "" {
+		c, err := rules.Compile(w.Condition)
+		if err != nil {
+			return nil, compileProblem("condition", err)
+		}
+		rule.Condition = c
+	}
+	h.rule = rule
+	if w.Body.Template != "" {
+		t, err := rules.CompileTemplate(w.Body.Template)
+		if err != nil {
+			return nil, compileProblem("body.template", err)
+		}
+		h.tmpl = t
+	}
+	if len(w.RetrySchedule) > 0 {
+		s, err := ParseSchedule(w.RetrySchedule)
+		if err != nil {
+			return nil, err
+		}
+		h.schedule = s
+	}
+	cfg, err := json.Marshal(w.WebhookConfig)
+	if err != nil {
+		return nil, err
+	}
+	a, err := e.cfg.Registry.New("webhook", cfg, e.cfg.Actions)
+	if err != nil {
+		return nil, err
+	}
+	h.action = a
+	return h, nil
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Now() }

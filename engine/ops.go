@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/event"
+	"github.com/assethooks/assethooks/rules"
+)
+
+// reclaimLoop takes over events and deliveries that a consumer read and did
+// not acknowledge within ClaimIdle (its process died), and drops consumers
+// that have been idle for a day with nothing pending.
+func (e *Engine) reclaimLoop(ctx context.Context) {
+	evaluator := rules.NewEvaluator()
+	t := time.NewTicker(e.cfg.ClaimEvery)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.reclaim(ctx, e.k.events(), groupRouter, func(msgs []redis.XMessage) { e.route(ctx, evaluator, msgs) })
+		e.reclaim(ctx, e.k.deliveries(), groupWorkers, func(msgs []redis.XMessage) { e.workers.dispatch(ctx, msgs) })
+		if n++; n%100 == 0 {
+			e.reapConsumers(ctx)
+		}
+	}
+}
+
+func (e *Engine) reclaim(ctx context.Context, stream, group string, handle func([]redis.XMessage)) {
+	start := "0-0"
+	for i := 0; i < 100 && ctx.Err() == nil; i++ {
+		msgs, next, err := e.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: group,
+			Consumer: e.cfg.Consumer, MinIdle: e.cfg.ClaimIdle, Start: start, Count: int64(e.cfg.BatchSize)}).Result()
+		if err != nil {
+			if isNoGroup(err) {
+				_ = e.ensureGroups(ctx)
+			}
+			return
+		}
+		if len(msgs) > 0 {
+			e.cfg.Logger.Info("engine: took over unacknowledged entries", "stream", group, "count", len(msgs))
+			handle(msgs)
+		}
+		if next == "0-0" || next == "" {
+			return
+		}
+		start = next
+	}
+}
+
+func (e *Engine) reapConsumers(ctx context.Context) {
+	for _, s := range []struct{ stream, group string }{{e.k.events(), groupRouter}, {e.k.deliveries(), groupWorkers}} {
+		cs, err := e.rdb.XInfoConsumers(ctx, s.stream, s.group).Result()
+		if err != nil {
+			continue
+		}
+		for _, c := range cs {
+			if c.Name != e.cfg.Consumer && c.Pending == 0 && c.Idle > 24*time.Hour {
+				e.rdb.XGroupDelConsumer(ctx, s.stream, s.group, c.Name)
+			}
+		}
+	}
+}
+
+// promoteLoop moves due retries back to the deliveries stream. A short lock
+// lets one process do it per tick; the script itself moves each retry once.
+func (e *Engine) promoteLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.PromoteEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.promote(ctx)
+	}
+}
+
+func (e *Engine) promote(ctx context.Context) {
+	ok, err := e.rdb.SetNX(ctx, e.k.promoteLock(), e.cfg.Consumer, e.cfg.PromoteEvery*3/4).Result()
+	if err != nil || !ok {
+		return
+	}
+	for ctx.Err() == nil {
+		n, err := promoteScript.Run(ctx, e.rdb, []string{e.k.retry(), e.k.retry() + ":msg", e.k.deliveries()},
+			e.now().UnixMilli(), 500).Int()
+		if err != nil || n < 500 {
+			break
+		}
+	}
+	if ql, err := e.rdb.XLen(ctx, e.k.deliveries()).Result(); err == nil {
+		e.cfg.Metrics.QueueLength.Set(float64(ql))
+	}
+	if rl, err := e.rdb.ZCard(ctx, e.k.retry()).Result(); err == nil {
+		e.cfg.Metrics.RetryQueueLength.Set(float64(rl))
+	}
+}
+
+// emit queues one of the engine's own events about a webhook.
+func (e *Engine) emit(typ string, h *hook, reason string, d *Delivery) {
+	if h == nil {
+		return
+	}
+	ev := &event.Event{Type: typ, OccurredAt: e.now().UTC(), ProjectID: h.w.ProjectID,
+		Actor: event.Actor{Username: "assethooks", Interface: "robot"},
+		Webhook: map[string]any{"id": h.w.ID, "name": h.w.Name, "url": h.w.URL, "reason": reason}}
+	if d != nil {
+		b, _ := json.Marshal(d)
+		_ = json.Unmarshal(b, &ev.Delivery)
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := e.Ingest(ctx, []*event.Event{ev}); err != nil {
+			e.cfg.Logger.Warn("engine: could not queue engine event", "type", typ, "webhook", h.w.ID, "err", err)
+		}
+	}()
+}
+
+// disable turns a webhook off with a reason and tells subscribers.
+func (e *Engine) disable(id int64, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	w, err := e.GetWebhook(ctx, id)
+	if err != nil || w.Disabled {
+		return
+	}
+	w.Disabled, w.DisabledReason = true, reason
+	if err := e.save(ctx, w); err != nil {
+		e.cfg.Logger.Warn("engine: could not disable webhook", "webhook", id, "err", err)
+		return
+	}
+	e.cfg.Logger.Warn("engine: webhook disabled", "webhook", id, "reason", reason)
+	e.emit(event.WebhookDisabled, &hook{w: w}, reason, nil)
+}
+
+// gone handles a 410 answer: a REST-hook subscription is removed, a webhook
+// is disabled.
+func (e *Engine) gone(h *hook) {
+	if h == nil {
+		return
+	}
+	if h.w.Kind == KindHook {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.DeleteWebhook(ctx, h.w.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			e.cfg.Logger.Warn("engine: could not remove gone subscription", "hook", h.w.ID, "err", err)
+		}
+		return
+	}
+	e.disable(h.w.ID, "the receiver answered 410 Gone")
+}
