@@ -40,31 +40,31 @@ func (s *Server) routes() {
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,
 // then assethooks' own; secrets masked unless shown once on purpose.
 type WebhookView struct {
-	ID               int64                `json:"id"`
-	Name             string               `json:"name"`
-	HTTPURL          string               `json:"http_url"`
-	HTTPMethod       string               `json:"http_method"`
-	TriggerEvents    []string             `json:"trigger_events"`
-	CreatedAt        engine.Time          `json:"created_at"`
-	UpdatedAt        engine.Time          `json:"updated_at"`
-	Disabled         bool                 `json:"disabled"`
-	ProjectID        *string              `json:"project_id"`
-	QueueLength      int64                `json:"queue_length"`
-	RetryQueueLength int64                `json:"retry_queue_length"`
-	LatestRun        *engine.LatestRun    `json:"latest_run"`
-	WebhookUsers     []string             `json:"webhook_users"`
-	WebhookHeaders   []actions.Header     `json:"webhook_headers"`
-	DisabledReason   string               `json:"disabled_reason,omitempty"`
-	Hostname         string               `json:"hostname,omitempty"`
-	Path             string               `json:"path,omitempty"`
-	RedundantURLs    []string             `json:"redundant_urls"`
-	Condition        string               `json:"condition"`
-	Folder           string               `json:"folder"`
-	Body             actions.BodyConfig   `json:"body"`
-	Auth             actions.AuthConfig   `json:"auth"`
-	SigningSecret    string               `json:"signing_secret"`
-	TimeoutSeconds   int                  `json:"timeout_seconds"`
-	RetrySchedule    []string             `json:"retry_schedule"`
+	ID               int64              `json:"id"`
+	Name             string             `json:"name"`
+	HTTPURL          string             `json:"http_url"`
+	HTTPMethod       string             `json:"http_method"`
+	TriggerEvents    []string           `json:"trigger_events"`
+	CreatedAt        engine.Time        `json:"created_at"`
+	UpdatedAt        engine.Time        `json:"updated_at"`
+	Disabled         bool               `json:"disabled"`
+	ProjectID        *string            `json:"project_id"`
+	QueueLength      int64              `json:"queue_length"`
+	RetryQueueLength int64              `json:"retry_queue_length"`
+	LatestRun        *engine.LatestRun  `json:"latest_run"`
+	WebhookUsers     []string           `json:"webhook_users"`
+	WebhookHeaders   []actions.Header   `json:"webhook_headers"`
+	DisabledReason   string             `json:"disabled_reason,omitempty"`
+	Hostname         string             `json:"hostname,omitempty"`
+	Path             string             `json:"path,omitempty"`
+	RedundantURLs    []string           `json:"redundant_urls"`
+	Condition        string             `json:"condition"`
+	Folder           string             `json:"folder"`
+	Body             actions.BodyConfig `json:"body"`
+	Auth             actions.AuthConfig `json:"auth"`
+	SigningSecret    string             `json:"signing_secret"`
+	TimeoutSeconds   int                `json:"timeout_seconds"`
+	RetrySchedule    []string           `json:"retry_schedule"`
 }
 
 // View renders a webhook with its live stats; clear shows the signing secret

@@ -111,7 +111,7 @@ func (e *Engine) emit(typ string, h *hook, reason string, d *Delivery) {
 		return
 	}
 	ev := &event.Event{Type: typ, OccurredAt: e.now().UTC(), ProjectID: h.w.ProjectID,
-		Actor: event.Actor{Username: "assethooks", Interface: "robot"},
+		Actor:   event.Actor{Username: "assethooks", Interface: "robot"},
 		Webhook: map[string]any{"id": h.w.ID, "name": h.w.Name, "url": h.w.URL, "reason": reason}}
 	if d != nil {
 		b, _ := json.Marshal(d)

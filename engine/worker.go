@@ -56,7 +56,7 @@ type workers struct {
 	room  *sync.Cond
 	inUse int // jobs held (running or waiting)
 
-	cache eventCache
+	cache    eventCache
 	inflight sync.WaitGroup
 	stopping atomic.Bool
 }

@@ -81,11 +81,15 @@ func validateAdd(args []reflect.Type) (reflect.Type, error) {
 		return nil, errors.New("invalid operation +")
 	}
 	l, r := args[1], args[2]
-	if l != nil && r != nil && l.Kind() == reflect.String && r.Kind() == reflect.String {
-		return l, nil
-	}
 	if known(l) && known(r) && (l.Kind() == reflect.String) != (r.Kind() == reflect.String) {
 		return nil, errors.New("invalid operation: + (mismatched types " + l.String() + " and " + r.String() + ")")
+	}
+	// A sum with a string operand is a string, or a run-time error.
+	if known(l) && l.Kind() == reflect.String {
+		return l, nil
+	}
+	if known(r) && r.Kind() == reflect.String {
+		return r, nil
 	}
 	return anyType, nil
 }
