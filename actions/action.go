@@ -20,7 +20,9 @@ type Delivery struct {
 	Attempt int
 	// Event is the event, with its Changes already derived by the engine.
 	Event *event.Event
-	// Data, when non-nil (a template's result), replaces the payload's data.
+	// Data, when non-nil (a template's result), replaces the payload's data
+	// in json and form bodies. Query-format and GET deliveries carry
+	// Files.com's fixed parameters and ignore it.
 	Data map[string]any
 	// Cache is optional and shared by the deliveries of one event, so that a
 	// body is encoded once per event per body config.

@@ -229,7 +229,7 @@ func TestOAuth2EndpointFailure(t *testing.T) {
 		fmt.Fprint(w, `{"error":"server_error","echo":"csecret"}`)
 	})
 	rcv := newReceiver(t, nil)
-	r := deliver(t, setup(t, WebhookConfig{URL: rcv.URL, Auth: clientCreds(bad.URL)}), sampleEvent(t))
+	r := deliver(t, setup(t, WebhookConfig{URL: rcv.URL, RedundantURLs: []string{rcv.URL + "/backup"}, Auth: clientCreds(bad.URL)}), sampleEvent(t))
 	if r.OK() || r.StatusCode != 0 || r.Err.Error() != "oauth2 token: endpoint answered 500 Internal Server Error (server_error)" {
 		t.Fatalf("Result = %+v", r)
 	}
@@ -238,6 +238,9 @@ func TestOAuth2EndpointFailure(t *testing.T) {
 	}
 	if n := len(rcv.requests()); n != 0 {
 		t.Fatalf("receiver got %d requests without a token", n)
+	}
+	if n := len(bad.requests()); n != 1 {
+		t.Fatalf("token endpoint asked %d times in one attempt, want 1", n)
 	}
 
 	// The token endpoint goes through the SSRF guard too.

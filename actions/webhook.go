@@ -137,8 +137,10 @@ func (w *Webhook) Execute(ctx context.Context, d *Delivery) Result {
 	}
 	var r Result
 	for i := range w.targets {
-		r = w.send(ctx, i, d, p)
-		if r.OK() || ctx.Err() != nil {
+		var noToken bool
+		r, noToken = w.send(ctx, i, d, p)
+		// Without a token no URL can be tried: the token is the same for all.
+		if r.OK() || noToken || ctx.Err() != nil {
 			break
 		}
 	}
@@ -171,8 +173,9 @@ func (w *Webhook) build(d *Delivery) (*payload, error) {
 }
 
 // send makes one request to target i, fetching an OAuth2 token if needed and
-// retrying once with a fresh token after a 401.
-func (w *Webhook) send(ctx context.Context, i int, d *Delivery, p *payload) Result {
+// retrying once with a fresh token after a 401. noToken reports that the
+// token could not be had.
+func (w *Webhook) send(ctx context.Context, i int, d *Delivery, p *payload) (r Result, noToken bool) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	for try := 0; ; try++ {
@@ -182,17 +185,17 @@ func (w *Webhook) send(ctx context.Context, i int, d *Delivery, p *payload) Resu
 			start := time.Now()
 			tok, err := w.tokens.token(ctx)
 			if err != nil {
-				return Result{URL: w.shown[i], Duration: time.Since(start), Err: err}
+				return Result{URL: w.shown[i], Duration: time.Since(start), Err: err}, true
 			}
 			access = tok.AccessToken
 			auth = tok.Type() + " " + access
 		}
-		r := w.do(ctx, i, d, p, auth)
+		r = w.do(ctx, i, d, p, auth)
 		if r.StatusCode == http.StatusUnauthorized && w.tokens != nil && try == 0 {
 			w.tokens.invalidate(access)
 			continue
 		}
-		return r
+		return r, false
 	}
 }
 
