@@ -239,8 +239,10 @@ func TestOAuth2EndpointFailure(t *testing.T) {
 	if n := len(rcv.requests()); n != 0 {
 		t.Fatalf("receiver got %d requests without a token", n)
 	}
-	if n := len(bad.requests()); n != 1 {
-		t.Fatalf("token endpoint asked %d times in one attempt, want 1", n)
+	// One fetch: credentials in Basic, then (auto-detect) in the body; not
+	// one more for the redundant URL.
+	if n := len(bad.requests()); n != 2 {
+		t.Fatalf("token endpoint asked %d times in one attempt, want 2", n)
 	}
 
 	// The token endpoint goes through the SSRF guard too.
