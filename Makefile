@@ -1,0 +1,42 @@
+# assethooks — the two commands a newcomer needs are `make run` and `make test`.
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+FUZZTIME ?= 5s
+PKG ?= ./...
+
+.PHONY: run build test vet race fuzz bench tidy clean
+
+## run: start the engine on the embedded default and print how to call it
+run:
+	$(GO) run ./cmd/assethooks serve
+
+## build: the binary in ./bin
+build:
+	$(GO) build -o bin/assethooks ./cmd/assethooks
+
+## test: vet, the race-detected tests (with the fuzz corpora), then short fuzz runs
+test: vet race fuzz
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	$(GO) vet $(PKG)
+
+race:
+	$(GO) test -race -count=1 -timeout 15m $(PKG)
+
+## fuzz: a short run of every fuzzer (the corpora also run in `race`)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCompileEval$$' -fuzztime $(FUZZTIME) ./rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./event/
+	$(GO) test -run '^$$' -fuzz '^FuzzIngest$$' -fuzztime $(FUZZTIME) ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME) ./actions/
+
+## bench: Go benchmarks of the hot paths and the whole pipeline (embedded and real Redis)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/ ./engine/ ./api/
+
+tidy:
+	$(GO) mod tidy
+
+clean:
+	rm -rf bin
