@@ -76,7 +76,9 @@ func (c *conditions) offered(m *engine.Marker, asset map[string]any, now time.Ti
 	if cond == nil {
 		return true
 	}
-	ev := &event.Event{Type: event.MarkerSelected, Asset: asset, Marker: m.Name, Changes: []event.Change{}}
+	// The marker is not set on the event: availability is judged before the
+	// selection, so hasMarker(name) tells whether the flag is already set.
+	ev := &event.Event{Type: event.MarkerSelected, Asset: asset, Changes: []event.Change{}}
 	e := c.evals.Get().(*rules.Evaluator)
 	defer c.evals.Put(e)
 	ok, err := e.Eval(cond, rules.NewEnv(ev, nil, now))
