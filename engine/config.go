@@ -43,7 +43,8 @@ type Config struct {
 	// ClaimIdle is how long an entry must sit unacknowledged before another
 	// consumer takes it over (default 45s, longer than the 30s longest attempt).
 	ClaimIdle time.Duration
-	// ClaimEvery is how often the reclaimer runs (default 5s).
+	// ClaimEvery is how often the reclaimer runs (default ClaimIdle/4, at
+	// most 5s).
 	ClaimEvery time.Duration
 	// PromoteEvery is how often due retries are moved back (default 250ms).
 	PromoteEvery time.Duration
@@ -105,7 +106,7 @@ func (c *Config) setDefaults() {
 		c.ClaimIdle = 45 * time.Second
 	}
 	if c.ClaimEvery <= 0 {
-		c.ClaimEvery = 5 * time.Second
+		c.ClaimEvery = min(5*time.Second, c.ClaimIdle/4)
 	}
 	if c.PromoteEvery <= 0 {
 		c.PromoteEvery = 250 * time.Millisecond

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,9 @@ type Engine struct {
 	wg       sync.WaitGroup
 	started  atomic.Bool
 	workers  *workers
+	// reclaimed is closed when the reclaimer has stopped, so that the
+	// workers stop taking jobs from it before they shut down.
+	reclaimed chan struct{}
 }
 
 // state is an immutable view of the configured webhooks, swapped whole when
@@ -90,10 +94,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.workers = newWorkers(e)
+	e.reclaimed = make(chan struct{})
 	e.run(ctx, "reloader", e.reloadLoop)
 	e.run(ctx, "router", e.routeLoop)
 	e.run(ctx, "scheduler", e.promoteLoop)
-	e.run(ctx, "reclaimer", e.reclaimLoop)
+	e.run(ctx, "reclaimer", func(ctx context.Context) { defer close(e.reclaimed); e.reclaimLoop(ctx) })
 	e.run(ctx, "workers", e.workers.run)
 	return nil
 }
@@ -136,11 +141,14 @@ const (
 )
 
 func isBusyGroup(err error) bool {
-	return err != nil && len(err.Error()) >= 9 && err.Error()[:9] == "BUSYGROUP"
+	return err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP")
 }
 
+// isNoGroup reports a missing stream or consumer group (Redis restarted
+// without persistence). It looks inside the message because an error raised
+// by redis.call in a script carries the script's context around the code.
 func isNoGroup(err error) bool {
-	return err != nil && len(err.Error()) >= 7 && err.Error()[:7] == "NOGROUP"
+	return err != nil && strings.Contains(err.Error(), "NOGROUP")
 }
 
 // bump tells every process that the webhooks changed and reloads this one.

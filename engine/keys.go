@@ -31,3 +31,4 @@ func (k keys) successLog(w int64) string { return k.p + ":wh:" + strconv.FormatI
 func (k keys) failedLog(w int64) string  { return k.p + ":wh:" + strconv.FormatInt(w, 10) + ":failed" }
 func (k keys) sample(t string) string    { return k.p + ":sample:" + t }
 func (k keys) markers() string           { return k.p + ":markers" }
+func (k keys) disabling(w int64) string  { return k.p + ":disabling:" + strconv.FormatInt(w, 10) }

@@ -86,10 +86,15 @@ func (e *Engine) promoteLoop(ctx context.Context) {
 }
 
 func (e *Engine) promote(ctx context.Context) {
-	ok, err := e.rdb.SetNX(ctx, e.k.promoteLock(), e.cfg.Consumer, e.cfg.PromoteEvery*3/4).Result()
+	defer e.gauges(ctx)
+	ok, err := e.rdb.SetNX(ctx, e.k.promoteLock(), e.cfg.Consumer, max(e.cfg.PromoteEvery*3/4, time.Second)).Result()
 	if err != nil || !ok {
 		return
 	}
+	// The lock only saves the others a useless round trip: the script moves
+	// each due retry once whoever runs it. It is released at once, so a
+	// server whose TTLs do not run (miniredis) does not keep it forever.
+	defer unlockScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.promoteLock()}, e.cfg.Consumer)
 	for ctx.Err() == nil {
 		n, err := promoteScript.Run(ctx, e.rdb, []string{e.k.retry(), e.k.retry() + ":msg", e.k.deliveries()},
 			e.now().UnixMilli(), 500).Int()
@@ -97,12 +102,18 @@ func (e *Engine) promote(ctx context.Context) {
 			break
 		}
 	}
-	if ql, err := e.rdb.XLen(ctx, e.k.deliveries()).Result(); err == nil {
-		e.cfg.Metrics.QueueLength.Set(float64(ql))
+}
+
+// gauges sets the queue-length gauges from Redis.
+func (e *Engine) gauges(ctx context.Context) {
+	pipe := e.rdb.Pipeline()
+	ql := pipe.XLen(ctx, e.k.deliveries())
+	rl := pipe.ZCard(ctx, e.k.retry())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return
 	}
-	if rl, err := e.rdb.ZCard(ctx, e.k.retry()).Result(); err == nil {
-		e.cfg.Metrics.RetryQueueLength.Set(float64(rl))
-	}
+	e.cfg.Metrics.QueueLength.Set(float64(ql.Val()))
+	e.cfg.Metrics.RetryQueueLength.Set(float64(rl.Val()))
 }
 
 // emit queues one of the engine's own events about a webhook.
@@ -126,19 +137,27 @@ func (e *Engine) emit(typ string, h *hook, reason string, d *Delivery) {
 	}()
 }
 
-// disable turns a webhook off with a reason and tells subscribers.
+// disable turns a webhook off with a reason and tells subscribers. A short
+// guard key makes one process do it once, however many failures ask for it;
+// the failure clock restarts, so a webhook enabled again gets 5 new days.
 func (e *Engine) disable(id int64, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if ok, err := e.rdb.SetNX(ctx, e.k.disabling(id), e.cfg.Consumer, time.Minute).Result(); err != nil || !ok {
+		return
+	}
 	w, err := e.GetWebhook(ctx, id)
 	if err != nil || w.Disabled {
 		return
 	}
 	w.Disabled, w.DisabledReason = true, reason
+	w.UpdatedAt = At(e.now())
 	if err := e.save(ctx, w); err != nil {
 		e.cfg.Logger.Warn("engine: could not disable webhook", "webhook", id, "err", err)
+		e.rdb.Del(ctx, e.k.disabling(id))
 		return
 	}
+	e.rdb.HDel(ctx, e.k.health(), itoa64(id))
 	e.cfg.Logger.Warn("engine: webhook disabled", "webhook", id, "reason", reason)
 	e.emit(event.WebhookDisabled, &hook{w: w}, reason, nil)
 }

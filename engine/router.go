@@ -35,9 +35,39 @@ func (e *Engine) routeLoop(ctx context.Context) {
 			e.trouble(ctx, "router: read events", err, fails)
 			continue
 		}
+		if fails > 0 {
+			// A read whose reply was lost left entries in our own pending
+			// list: route them now rather than after ClaimIdle.
+			e.ownPending(ctx, e.k.events(), groupRouter, nil, func(msgs []redis.XMessage) { e.route(ctx, ev, msgs) })
+		}
 		fails = 0
 		for _, s := range res {
 			e.route(ctx, ev, s.Messages)
+		}
+	}
+}
+
+// ownPending hands this consumer's pending entries of a stream to handle,
+// in batches, skipping those skip reports as still in hand.
+func (e *Engine) ownPending(ctx context.Context, stream, group string, skip func(id string) bool, handle func([]redis.XMessage)) {
+	start := "0"
+	for i := 0; i < 100 && ctx.Err() == nil; i++ {
+		res, err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: e.cfg.Consumer,
+			Streams: []string{stream, start}, Count: int64(e.cfg.BatchSize), Block: -1}).Result()
+		if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+			return
+		}
+		msgs := res[0].Messages
+		start = msgs[len(msgs)-1].ID
+		var todo []redis.XMessage
+		for _, m := range msgs {
+			if m.Values != nil && (skip == nil || !skip(m.ID)) {
+				todo = append(todo, m)
+			}
+		}
+		if len(todo) > 0 {
+			e.cfg.Logger.Info("engine: resuming own unacknowledged entries", "stream", group, "count", len(todo))
+			handle(todo)
 		}
 	}
 }

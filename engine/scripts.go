@@ -141,3 +141,10 @@ else
 end
 return m or ''
 `)
+
+// unlockScript deletes a lock if this process still holds it.
+// KEYS[1] the lock; ARGV[1] the holder's name.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)

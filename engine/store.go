@@ -238,22 +238,22 @@ func (e *Engine) Log(ctx context.Context, id int64, failed bool, limit int) ([]D
 // Deliveries lists a webhook's deliveries newest first, optionally only
 // those in one status, up to limit, starting below the delivery before.
 func (e *Engine) Deliveries(ctx context.Context, id int64, status string, limit int, before string) ([]Delivery, error) {
-	maxScore := "+inf"
+	// Paging goes by rank, not by score: many deliveries share a creation
+	// millisecond, and an exclusive score bound would skip them.
+	var offset int64
 	if before != "" {
-		sc, err := e.rdb.ZScore(ctx, e.k.index(id), before).Result()
+		r, err := e.rdb.ZRevRank(ctx, e.k.index(id), before).Result()
 		if errors.Is(err, redis.Nil) {
 			return nil, problem.Invalid("before", before, "Unknown delivery id")
 		}
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		maxScore = "(" + strconv.FormatFloat(sc, 'f', -1, 64)
+		offset = r + 1
 	}
 	out := make([]Delivery, 0, limit)
-	var offset int64
 	for scanned := 0; len(out) < limit && scanned < 20000; {
-		ids, err := e.rdb.ZRevRangeByScore(ctx, e.k.index(id), &redis.ZRangeBy{Max: maxScore, Min: "-inf",
-			Offset: offset, Count: 500}).Result()
+		ids, err := e.rdb.ZRevRange(ctx, e.k.index(id), offset, offset+499).Result()
 		if err != nil {
 			return nil, unavailable(err)
 		}

@@ -22,6 +22,9 @@ type job struct {
 	ev    *event.Event
 	cache *actions.PayloadCache
 	hook  *hook
+	// waited is set when the job waited in its lane's backlog; an abort
+	// may have come meanwhile, so it is checked again before the attempt.
+	waited bool
 }
 
 // outcome is what happened to a job, to be recorded by the flusher.
@@ -50,11 +53,12 @@ type workers struct {
 	results chan outcome
 	done    chan struct{} // closed when the flusher has recorded everything
 
-	mu    sync.Mutex
-	lanes map[int64]*lane
-	held  map[string]time.Time // stream ids this process holds → when read or last renewed
-	room  *sync.Cond
-	inUse int // jobs held (running or waiting)
+	mu      sync.Mutex
+	lanes   map[int64]*lane
+	held    map[string]time.Time // stream ids this process holds until recorded → when read or last renewed
+	room    *sync.Cond
+	inUse   int // jobs held (running or waiting)
+	waiting int // jobs in lane backlogs, all lanes
 
 	cache    eventCache
 	inflight sync.WaitGroup
@@ -110,18 +114,28 @@ func (w *workers) run(ctx context.Context) {
 			w.e.trouble(ctx, "workers: read deliveries", err, fails)
 			continue
 		}
+		if fails > 0 {
+			// A read whose reply was lost left entries in our own pending
+			// list: take them up now rather than after ClaimIdle.
+			w.e.ownPending(ctx, w.e.k.deliveries(), groupWorkers, w.holds, func(msgs []redis.XMessage) { w.dispatch(ctx, msgs) })
+		}
 		fails = 0
 		for _, s := range res {
 			w.dispatch(ctx, s.Messages)
 		}
 	}
-	// Shutdown: waiting jobs go back to the retry set due now (another process
-	// or a restart takes them at once); running ones finish and are recorded.
+	// Shutdown: once the reclaimer no longer hands us jobs, waiting jobs go
+	// back to the retry set due now (another process or a restart takes them
+	// at once); running ones finish and are recorded.
 	w.stopping.Store(true)
+	if w.e.reclaimed != nil {
+		<-w.e.reclaimed
+	}
 	w.mu.Lock()
 	var waiting []*job
 	for _, l := range w.lanes {
 		waiting = append(waiting, l.backlog...)
+		w.waiting -= len(l.backlog)
 		l.backlog = nil
 	}
 	w.mu.Unlock()
@@ -134,8 +148,17 @@ func (w *workers) run(ctx context.Context) {
 	<-renew
 }
 
-// wake is called with w.mu held by the reader's condition.
+// wakeLocked is called with w.mu held by the reader's condition.
 func (w *workers) wakeLocked() { w.room.Broadcast() }
+
+// holds reports whether this process holds a stream entry (running, waiting
+// or not yet recorded).
+func (w *workers) holds(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.held[id]
+	return ok
+}
 
 // dispatch loads the events of a batch (one round trip for those not cached,
 // and the abort marks) and hands each job to its lane.
@@ -143,12 +166,20 @@ func (w *workers) dispatch(ctx context.Context, msgs []redis.XMessage) {
 	e := w.e
 	now := e.now()
 	jobs := make([]*job, 0, len(msgs))
+	// An entry this process still holds (reclaimed from ourselves after a
+	// lapse of renewals) is not taken twice.
+	fresh := msgs[:0:0]
 	w.mu.Lock()
 	for _, m := range msgs {
-		w.held[m.ID] = now
+		if _, ok := w.held[m.ID]; ok {
+			continue
+		}
+		w.held[m.ID] = time.Now()
 		w.inUse++
+		fresh = append(fresh, m)
 	}
 	w.mu.Unlock()
+	msgs = fresh
 	var bad []*job
 	for _, m := range msgs {
 		j := &job{sid: m.ID}
@@ -233,6 +264,15 @@ func (w *workers) dispatch(ctx context.Context, msgs []redis.XMessage) {
 	}
 }
 
+// aborted reports whether an admin aborted a job's delivery (false when
+// Redis cannot tell: the attempt goes ahead).
+func (w *workers) aborted(j *job) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n, err := w.e.rdb.Exists(ctx, w.e.k.abort(j.msg.D)).Result()
+	return err == nil && n > 0
+}
+
 // release forgets jobs without recording anything (they stay pending).
 func (w *workers) release(jobs []*job) {
 	w.mu.Lock()
@@ -258,8 +298,12 @@ func (w *workers) admit(j *job) {
 		l.running++
 		w.mu.Unlock()
 		w.start(j)
-	case len(l.backlog) < w.e.cfg.Backlog && !w.stopping.Load():
+	case len(l.backlog) < w.e.cfg.Backlog && w.waiting < w.e.cfg.Workers && !w.stopping.Load():
+		// All backlogs together stay under half the reader's limit, so
+		// lanes of slow receivers never leave it without room.
+		j.waited = true
 		l.backlog = append(l.backlog, j)
+		w.waiting++
 		w.mu.Unlock()
 	default:
 		w.mu.Unlock()
@@ -272,7 +316,16 @@ func (w *workers) start(j *job) {
 	go func() {
 		defer w.inflight.Done()
 		w.sem <- struct{}{}
-		o := w.attempt(j)
+		var o outcome
+		switch {
+		case w.stopping.Load():
+			// Not begun before shutdown: back to the retry set, due now.
+			o = outcome{kind: "snooze", job: j, due: w.e.now()}
+		case j.waited && w.aborted(j):
+			o = w.final(j, "aborted by an admin", w.e.now())
+		default:
+			o = w.attempt(j)
+		}
 		<-w.sem
 		w.finish(o, true)
 	}()
@@ -283,9 +336,6 @@ func (w *workers) start(j *job) {
 func (w *workers) finish(o outcome, ran bool) {
 	w.results <- o
 	w.mu.Lock()
-	if o.job.sid != "" {
-		delete(w.held, o.job.sid)
-	}
 	w.inUse--
 	var next *job
 	if ran {
@@ -293,6 +343,7 @@ func (w *workers) finish(o outcome, ran bool) {
 		if len(l.backlog) > 0 && !w.stopping.Load() {
 			next = l.backlog[0]
 			l.backlog = l.backlog[1:]
+			w.waiting--
 		} else {
 			l.running--
 			if l.running == 0 && len(l.backlog) == 0 {
@@ -440,6 +491,13 @@ func (w *workers) record(batch []outcome) {
 		}
 		e.trouble(context.Background(), "workers: record outcomes", err, fails)
 	}
+	w.mu.Lock()
+	for _, o := range batch {
+		if o.job.sid != "" {
+			delete(w.held, o.job.sid)
+		}
+	}
+	w.mu.Unlock()
 	for i, o := range batch {
 		if i >= len(res) || res[i] < 0 {
 			continue
@@ -483,7 +541,7 @@ func (w *workers) renewLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := w.e.now()
+		now := time.Now() // leases are Redis idle times: wall clock, not Config.Now
 		var ids []string
 		w.mu.Lock()
 		for id, since := range w.held {

@@ -55,10 +55,24 @@ func main() {
 
 // settings are the process's configuration, from ASSETHOOKS_* variables
 // mirrored by flags.
+//
+// Besides those of the README, two advanced variables exist, mainly for
+// tests and for several deployments sharing one Redis:
+//
+//   - ASSETHOOKS_REDIS_PREFIX: the start of every key, holding its Redis
+//     Cluster hash tag in braces (default "{assethooks}"). Every process of
+//     one deployment uses the same.
+//   - ASSETHOOKS_CLAIM_IDLE: how long (a Go duration) an event or delivery
+//     read by a process may stay unacknowledged before another process, or
+//     the same one restarted, takes it over (default 45s). It must be longer
+//     than the longest attempt (timeout_seconds, at most 30 s), else a slow
+//     delivery may be sent twice at once; shorter values are for tests.
 type settings struct {
 	addr, redisURL, apiKeys, secretKey, maxBody, logLevel string
+	prefix                                                string
 	allowPrivate                                          bool
 	workers                                               int
+	claimIdle                                             time.Duration
 }
 
 func load(args []string) (settings, error) {
@@ -81,6 +95,12 @@ func load(args []string) (settings, error) {
 		allow = v
 		return nil
 	})
+	fs.StringVar(&s.prefix, "redis-prefix", env("ASSETHOOKS_REDIS_PREFIX", "{assethooks}"), "key prefix with its hash tag (ASSETHOOKS_REDIS_PREFIX)")
+	claimIdle := env("ASSETHOOKS_CLAIM_IDLE", "45s")
+	fs.Func("claim-idle", "take-over delay of unacknowledged work, longer than the longest attempt (ASSETHOOKS_CLAIM_IDLE)", func(v string) error {
+		claimIdle = v
+		return nil
+	})
 	workers := env("ASSETHOOKS_WORKERS", "")
 	fs.Func("workers", "concurrent deliveries per process (ASSETHOOKS_WORKERS)", func(v string) error {
 		workers = v
@@ -94,6 +114,14 @@ func load(args []string) (settings, error) {
 		return s, fmt.Errorf("ASSETHOOKS_ALLOW_PRIVATE_TARGETS must be true or false, not %q", allow)
 	}
 	s.allowPrivate = b
+	d, err := time.ParseDuration(claimIdle)
+	if err != nil || d < time.Second {
+		return s, fmt.Errorf("ASSETHOOKS_CLAIM_IDLE must be a duration of at least 1s, such as 45s, not %q", claimIdle)
+	}
+	s.claimIdle = d
+	if !strings.HasPrefix(s.prefix, "{") || !strings.Contains(s.prefix, "}") {
+		return s, fmt.Errorf("ASSETHOOKS_REDIS_PREFIX must hold a hash tag in braces, such as {assethooks}, not %q", s.prefix)
+	}
 	if workers != "" {
 		n, err := strconv.Atoi(workers)
 		if err != nil || n < 1 || n > 100000 {
@@ -205,7 +233,7 @@ func serve(args []string, out io.Writer) error {
 	defer rdb.Close()
 
 	eng, err := engine.New(rdb, engine.Config{
-		Workers: s.workers, Box: box, Logger: logger,
+		Prefix: s.prefix, ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger,
 		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
 	})
 	if err != nil {
