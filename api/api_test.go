@@ -159,7 +159,7 @@ func TestMediaPocketExamples(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, key, body, want string
-		status             int
+		status                int
 	}{
 		{"not admin user", apitest.UserKey, doc, `{"error":"Not admin user"}`, 401},
 		{"no key", "", doc, `{"error":"Unauthorized"}`, 401},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,7 @@ func (s *Server) routes() {
 	a.POST("/rules/validate", s.wrap(s.validateRule))
 	a.POST("/rules/test", s.wrap(s.testRule))
 	s.User.POST("/events", s.wrap(s.ingest))
+	s.hookRoutes()
 }
 
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,
@@ -55,6 +57,8 @@ type WebhookView struct {
 	WebhookUsers     []string           `json:"webhook_users"`
 	WebhookHeaders   []actions.Header   `json:"webhook_headers"`
 	DisabledReason   string             `json:"disabled_reason,omitempty"`
+	Kind             string             `json:"kind"`            // "webhook", or "hook" for a REST-hook subscription
+	Owner            string             `json:"owner,omitempty"` // the API key id that subscribed a hook
 	Hostname         string             `json:"hostname,omitempty"`
 	Path             string             `json:"path,omitempty"`
 	RedundantURLs    []string           `json:"redundant_urls"`
@@ -79,7 +83,11 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 		RetryQueueLength: st.RetryQueueLength, LatestRun: st.LatestRun, WebhookUsers: w.Users,
 		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path,
 		RedundantURLs: c.RedundantURLs, Condition: w.Condition, Folder: w.Folder, Body: c.Body, Auth: c.Auth,
-		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule}
+		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule,
+		Kind: "webhook", Owner: w.Owner}
+	if w.Kind != engine.KindWebhook {
+		v.Kind = w.Kind
+	}
 	if w.ProjectID != "" {
 		p := w.ProjectID
 		v.ProjectID = &p
@@ -137,7 +145,7 @@ func (s *Server) webhook(c *gin.Context) (*engine.Webhook, error) {
 		return nil, err
 	}
 	w, err := s.eng.GetWebhook(c, id)
-	if errors.Is(err, engine.ErrNotFound) || (err == nil && w.Kind != engine.KindWebhook) {
+	if errors.Is(err, engine.ErrNotFound) {
 		return nil, problem.NotFound("webhook not found")
 	}
 	return w, err
@@ -256,6 +264,9 @@ func (s *Server) createWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := actions.ValidateSecret(w.SigningSecret); err != nil {
+		return err // a masked secret means nothing on create
+	}
 	if err := s.eng.CreateWebhook(c, w); err != nil {
 		return err
 	}
@@ -268,6 +279,12 @@ func (s *Server) listWebhooks(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	hs, err := s.eng.ListWebhooks(c, engine.KindHook) // REST-hook subscriptions are webhooks too
+	if err != nil {
+		return err
+	}
+	ws = append(ws, hs...)
+	sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
 	vs, err := s.views(c, ws)
 	if err != nil {
 		return err
