@@ -206,7 +206,7 @@ func TestRESTHookSample(t *testing.T) {
 	// a subscriber received.
 	rc := apitest.NewReceiver(t)
 	subscribe(t, h, apitest.UserKey, map[string]any{"target_url": rc.URL, "event": "ASSET_ADDED"})
-	h.Send(map[string]any{"type": "ASSET_ADDED", "asset": map[string]any{"uuid": "a1", "size": 1.50, "name": "x.jpg"}})
+	h.Send(map[string]any{"type": "ASSET_ADDED", "asset": map[string]any{"uuid": "a1", "size": json.Number("1.50"), "name": "a<b>&c.jpg"}})
 	delivered := rc.Wait(t, 1, 10*time.Second)[0].Body
 	r = h.Do("GET", "/api/v2/hooks/sample?event=ASSET_ADDED", apitest.UserKey, nil)
 	got = nil
