@@ -29,6 +29,7 @@ import (
 	"github.com/assethooks/assethooks/api"
 	"github.com/assethooks/assethooks/engine"
 	"github.com/assethooks/assethooks/internal/secret"
+	"github.com/assethooks/assethooks/markers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -250,7 +251,8 @@ func serve(args []string, out io.Writer) error {
 	}
 	defer eng.Stop()
 
-	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger})
+	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger,
+		Extra: []func(*api.Server){markers.Routes}})
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("ASSETHOOKS_ADDR: %v", err)
