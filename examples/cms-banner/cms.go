@@ -184,7 +184,9 @@ type statusError struct {
 	body   string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("assethooks answered %d: %s", e.status, e.body) }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("assethooks answered %d: %s", e.status, e.body)
+}
 
 // call sends a JSON request to the assethooks API and decodes a 2xx answer
 // into out (when not nil).
