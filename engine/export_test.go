@@ -1,0 +1,4 @@
+package engine
+
+// DeliveryID exposes deliveryID to the external tests.
+var DeliveryID = deliveryID

@@ -1,0 +1,210 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/event"
+	"github.com/assethooks/assethooks/internal/redistest"
+	"github.com/assethooks/assethooks/internal/secret"
+)
+
+// startEngine starts one engine (one "process") on rdb and prefix.
+func startEngine(t *testing.T, rdb redis.UniversalClient, prefix string, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	box, err := secret.NewBox("test-secret-key-0123456789abcdef-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Prefix, cfg.Box = prefix, box
+	cfg.Actions = actions.Options{AllowPrivate: true, Version: "test"}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := engine.New(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// tally is a receiver counting requests per webhook-id; fail decides, per
+// request, to answer 500 instead of 200.
+type tally struct {
+	*httptest.Server
+	mu   sync.Mutex
+	n    map[string]int
+	at   map[string]time.Time
+	fail func(id string, attempt string) bool
+	hold time.Duration
+}
+
+func newTally(t *testing.T) *tally {
+	tl := &tally{n: map[string]int{}, at: map[string]time.Time{}}
+	tl.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("webhook-id")
+		if tl.hold > 0 {
+			select { // a receiver that answers too late, not a synchronisation
+			case <-time.After(tl.hold):
+			case <-r.Context().Done():
+			}
+		}
+		tl.mu.Lock()
+		tl.n[id]++
+		if _, ok := tl.at[id]; !ok {
+			tl.at[id] = time.Now()
+		}
+		tl.mu.Unlock()
+		if tl.fail != nil && tl.fail(id, r.Header.Get("X-Assethooks-Attempt")) {
+			w.WriteHeader(500)
+		}
+	}))
+	t.Cleanup(tl.Close)
+	return tl
+}
+
+func (tl *tally) sum() (ids, requests int) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, n := range tl.n {
+		requests += n
+	}
+	return len(tl.n), requests
+}
+
+func hookOn(t *testing.T, e *engine.Engine, name, url string, schedule []string, timeout int) *engine.Webhook {
+	t.Helper()
+	c, err := actions.DecodeConfig(map[string]any{"http_url": url, "timeout_seconds": timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &engine.Webhook{Name: name, Triggers: []string{"ASSET_ADDED"}, RetrySchedule: schedule, WebhookConfig: c}
+	if err := e.CreateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func events(from, n int) []*event.Event {
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		evs[i] = &event.Event{Type: "ASSET_ADDED", Asset: map[string]any{"uuid": fmt.Sprintf("a-%d", from+i)}}
+	}
+	return evs
+}
+
+// TestThreeProcesses: three engines on one Redis deliver 10,000 events, each
+// exactly once; one delivery in ten fails its first try, and promotion
+// (raced for by all three) brings each of those back exactly once.
+func TestThreeProcesses(t *testing.T) {
+	rdb, prefix := redistest.Open(t, redistest.Real)
+	rc := newTally(t)
+	rc.fail = func(id, attempt string) bool { return attempt == "1" && failsFirst(id) }
+	cfg := engine.Config{Workers: 32}
+	es := []*engine.Engine{startEngine(t, rdb, prefix, cfg), startEngine(t, rdb, prefix, cfg), startEngine(t, rdb, prefix, cfg)}
+	hookOn(t, es[0], "three", rc.URL, []string{"1s"}, 10)
+	for _, e := range es {
+		if err := e.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 10000
+	for i := 0; i < n; i += 500 {
+		if _, err := es[i/500%3].Ingest(context.Background(), events(i, 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	redistest.Eventually(t, 120*time.Second, func() bool { ids, _ := rc.sum(); return ids == n }, "all %d delivered", n)
+	// Once the streams, the pending lists and the retry set are empty,
+	// nothing more can arrive: count then.
+	redistest.Eventually(t, 30*time.Second, func() bool {
+		ctx := context.Background()
+		p1, err1 := rdb.XPending(ctx, prefix+":events", "router").Result()
+		p2, err2 := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
+		z, err3 := rdb.ZCard(ctx, prefix+":retry").Result()
+		return err1 == nil && err2 == nil && err3 == nil && p1.Count == 0 && p2.Count == 0 && z == 0
+	}, "queues drained")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var failedFirst int
+	for id, got := range rc.n {
+		want := 1
+		if failsFirst(id) {
+			want, failedFirst = 2, failedFirst+1
+		}
+		if got != want {
+			t.Errorf("%s: %d requests, want %d", id, got, want)
+		}
+	}
+	t.Logf("three processes: %d deliveries, %d retried once", len(rc.n), failedFirst)
+}
+
+// failsFirst picks one delivery in ten, by its id, to fail its first try.
+func failsFirst(id string) bool { return crc32.ChecksumIEEE([]byte(id))%10 == 0 }
+
+// TestIsolation: with one receiver that answers after its timeout, every
+// time, deliveries to a healthy receiver keep a p99 latency under a second
+// at 500 events a second (both webhooks get every event).
+func TestIsolation(t *testing.T) {
+	rdb, prefix := redistest.Open(t, redistest.Real)
+	healthy, hanging := newTally(t), newTally(t)
+	hanging.hold = 1500 * time.Millisecond
+	e := startEngine(t, rdb, prefix, engine.Config{})
+	hookOn(t, e, "hanging", hanging.URL, []string{"1h"}, 1)
+	good := hookOn(t, e, "healthy", healthy.URL, nil, 10)
+	if err := e.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const rate, secs, tick = 500, 5, 20 * time.Millisecond
+	perTick := rate * int(tick) / int(time.Second)
+	sent := map[string]time.Time{} // event id → accepted
+	tk := time.NewTicker(tick)
+	for i := 0; i < rate*secs; i += perTick {
+		<-tk.C
+		at := time.Now()
+		ids, err := e.Ingest(context.Background(), events(i, perTick))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			sent[id] = at
+		}
+	}
+	tk.Stop()
+	redistest.Eventually(t, 20*time.Second, func() bool { ids, _ := healthy.sum(); return ids == len(sent) },
+		"the healthy receiver got all %d", len(sent))
+	var lat []time.Duration
+	healthy.mu.Lock()
+	for evID, at := range sent {
+		got, ok := healthy.at[engine.DeliveryID(evID, good.ID)]
+		if !ok {
+			t.Fatalf("no arrival recorded for %s", evID)
+		}
+		lat = append(lat, got.Sub(at))
+	}
+	healthy.mu.Unlock()
+	slices.Sort(lat)
+	p50, p99, worst := lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	hung, _ := hanging.sum()
+	t.Logf("isolation: %d deliveries to the healthy receiver at %d/s: p50 %s, p99 %s, max %s; the hanging one took %d tries",
+		len(lat), rate, p50.Round(time.Microsecond), p99.Round(time.Microsecond), worst.Round(time.Microsecond), hung)
+	if p99 >= time.Second {
+		t.Errorf("p99 %s, want under 1s", p99)
+	}
+}
