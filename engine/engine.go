@@ -33,6 +33,10 @@ type Engine struct {
 	wg       sync.WaitGroup
 	started  atomic.Bool
 	workers  *workers
+	// commits feeds the ingest committers; closed ends them at Stop.
+	commits    chan *ingestReq
+	commitOnce sync.Once
+	closed     chan struct{}
 	// reclaimed is closed when the reclaimer has stopped, so that the
 	// workers stop taking jobs from it before they shut down.
 	reclaimed chan struct{}
@@ -64,7 +68,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{rdb: rdb, cfg: cfg, k: keys{p: cfg.Prefix}}
+	e := &Engine{rdb: rdb, cfg: cfg, k: keys{p: cfg.Prefix}, commits: make(chan *ingestReq), closed: make(chan struct{})}
 	e.log = cfg.Logger.Info
 	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
 	return e, nil
@@ -120,6 +124,7 @@ func (e *Engine) Stop() {
 			e.cancel()
 		}
 		e.wg.Wait()
+		close(e.closed)
 	})
 }
 

@@ -41,11 +41,8 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 		return nil, nil
 	}
 	now := e.now()
-	keys := make([]string, 1, 1+2*len(evs))
-	keys[0] = e.k.events()
-	args := make([]any, 2, 2+5*len(evs))
-	args[0] = len(evs)
-	args[1] = int(e.cfg.IdempotencyTTL / time.Second)
+	keys := make([]string, 0, 2*len(evs))
+	args := make([]any, 0, 5*len(evs))
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
 		idem := "0"
@@ -83,17 +80,9 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 		keys = append(keys, ik, akey)
 		args = append(args, ev.ID, idem, op, assetJSON, body)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	res, err := ingestScript.Run(ctx, e.rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return nil, unavailable(err)
+	if _, err := e.commit(ctx, &ingestReq{n: len(evs), keys: keys, args: args}); err != nil {
+		return nil, err
 	}
-	var queued int
-	for _, r := range res {
-		queued += int(r)
-	}
-	e.cfg.Metrics.EventsIngested.Add(float64(queued))
 	return ids, nil
 }
 
