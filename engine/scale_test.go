@@ -208,3 +208,66 @@ func TestIsolation(t *testing.T) {
 		t.Errorf("p99 %s, want under 1s", p99)
 	}
 }
+
+// TestGracefulStop: Stop lets running attempts finish and be recorded and
+// puts waiting deliveries back in Redis; nothing stays pending in the
+// stopped engine's name, and a second engine delivers the rest.
+func TestGracefulStop(t *testing.T) {
+	rdb, prefix := redistest.Open(t, redistest.Real)
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	got := map[string]int{}
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+		<-gate
+	}))
+	t.Cleanup(rc.Close)
+	arrived := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	a := startEngine(t, rdb, prefix, engine.Config{PerWebhook: 2, Backlog: 100})
+	hookOn(t, a, "slow", rc.URL, nil, 10)
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	if _, err := a.Ingest(context.Background(), events(0, n)); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 10*time.Second, func() bool { return arrived() == 2 }, "two running")
+	stopped := make(chan struct{})
+	go func() { a.Stop(); close(stopped) }()
+	close(gate)
+	<-stopped
+	ctx := context.Background()
+	p, err := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
+	if err != nil || p.Count != 0 {
+		t.Fatalf("after Stop: %v pending deliveries (%v)", p, err)
+	}
+	startEngine(t, rdb, prefix, engine.Config{})
+	redistest.Eventually(t, 20*time.Second, func() bool { return arrived() == n }, "all %d delivered by the second engine", n)
+}
+
+// TestStreamsLost: when Redis loses the streams and their groups (a restart
+// without persistence), the router and the workers recreate the groups and
+// go on by themselves.
+func TestStreamsLost(t *testing.T) {
+	rdb, prefix := redistest.Open(t, redistest.Real)
+	rc := newTally(t)
+	e := startEngine(t, rdb, prefix, engine.Config{})
+	hookOn(t, e, "sink", rc.URL, nil, 10)
+	if err := e.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Ingest(context.Background(), events(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 10*time.Second, func() bool { ids, _ := rc.sum(); return ids == 1 }, "first delivered")
+	if err := rdb.Del(context.Background(), prefix+":events", prefix+":deliveries").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Ingest(context.Background(), events(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 10*time.Second, func() bool { ids, _ := rc.sum(); return ids == 11 }, "delivered after the groups were lost")
+}
