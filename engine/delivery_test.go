@@ -237,7 +237,7 @@ func TestGoneDisables(t *testing.T) {
 	h.Send(asset(1))
 	got := ops.Wait(t, 1, 10*time.Second)
 	dis := ofType(t, got, "WEBHOOK_DISABLED")
-	if len(dis) != 1 || dis[0].Data.Webhook.ID != id || !strings.Contains(dis[0].Data.Webhook.Reason, "410") {
+	if len(got) != 1 || len(dis) != 1 || dis[0].Data.Webhook.ID != id || !strings.Contains(dis[0].Data.Webhook.Reason, "410") {
 		t.Fatalf("ops got %s", got[0].Body)
 	}
 	w := webhook(t, h, id)

@@ -515,7 +515,7 @@ func (w *workers) after(o outcome, r int64, now time.Time) {
 	if o.kind == "fail" && !o.aborted && o.job.hook != nil {
 		e.cfg.Logger.Warn("engine: delivery failed for good", "webhook", o.job.msg.W, "delivery", o.job.msg.D,
 			"attempts", o.record.Attempts, "error", o.record.LastAttempt.Error)
-		if !o.job.msg.M {
+		if !o.job.msg.M && !o.gone { // a 410 says WEBHOOK_DISABLED instead
 			e.emit(event.DeliveryFailed, o.job.hook, "", o.record)
 		}
 	}
