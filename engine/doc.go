@@ -19,13 +19,20 @@
 // (Config.PerWebhook) and a small backlog; a delivery whose lane is full is
 // snoozed back to the retry set for a second without counting as an attempt,
 // so a hanging receiver holds at most its cap of workers and never stops the
-// reader from feeding the others.
+// reader from feeding the others. All backlogs together stay under half of
+// what the reader may hold, so several slow lanes cannot starve it either;
+// up to Workers/PerWebhook receivers may hang at once before the workers
+// themselves run short.
 //
 // Crash safety: entries read but not acknowledged stay in the consumer
 // group's pending list. Every process runs a reclaimer (XAUTOCLAIM with
 // Config.ClaimIdle, longer than the longest attempt) and renews the leases of
 // the entries it still holds, so a dead process's work is taken over within a
-// minute and a live one's is never stolen. Delivery ids are derived from the
+// minute and a live one's is never stolen. An entry stays "held" until its
+// outcome is recorded, so neither renewal nor de-duplication has a gap. After
+// a Redis outage the router and the workers re-read their own pending lists
+// (a read whose reply was lost) and recreate the consumer groups when Redis
+// lost them (NOGROUP). Delivery ids are derived from the
 // event id and the webhook id, so a delivery keeps its webhook-id across
 // retries, re-routes and take-overs.
 //
