@@ -152,8 +152,8 @@ func (s *Server) webhook(c *gin.Context) (*engine.Webhook, error) {
 }
 
 // DecodeWebhook type-checks and validates a webhook request (Media Pocket's
-// wording, the first bad field named) against the engine: the project must
-// exist and the condition, template and schedule must compile.
+// wording, the first bad field named); the project must exist. The engine
+// compiles the condition, template and schedule when the webhook is saved.
 func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.Webhook, error) {
 	w := &engine.Webhook{}
 	name, ok := m["name"].(string)
@@ -211,9 +211,6 @@ func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.W
 		if !ok {
 			return nil, problem.NotFound("project not found")
 		}
-	}
-	if err := s.eng.Check(w); err != nil {
-		return nil, err
 	}
 	return w, nil
 }
@@ -346,6 +343,9 @@ func (s *Server) update(c *gin.Context, prev *engine.Webhook, m map[string]any) 
 	w.KeepSecrets(prev.WebhookConfig)
 	if !hasSecret {
 		w.SigningSecret = prev.SigningSecret
+	}
+	if err := actions.ValidateSecret(w.SigningSecret); err != nil {
+		return err // masked, but not the stored secret's mask
 	}
 	if w.SigningSecret == prev.SigningSecret {
 		w.PreviousSecret, w.PreviousUntil = prev.PreviousSecret, prev.PreviousUntil
