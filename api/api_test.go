@@ -340,3 +340,29 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("/metrics: %d %.200s", r.Status, r.Body)
 	}
 }
+
+// PATCH merges into the stored webhook; the masked secrets it carries back
+// keep the stored ones.
+func TestPatchKeepsSecrets(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	rc := apitest.NewReceiver(t)
+	created := h.Must(200, "POST", "/api/v2/admin/webhooks", map[string]any{"name": "p", "http_url": rc.URL,
+		"trigger_events": []string{"ASSET_ADDED"}, "condition": `hasTag("x")`,
+		"auth": map[string]any{"type": "bearer", "token": "tok-1"}})["webhook"].(map[string]any)
+	secret := created["signing_secret"].(string)
+	m := h.Must(200, "PATCH", "/api/v2/admin/webhooks/1", map[string]any{"condition": "", "name": "patched"})["webhook"].(map[string]any)
+	if m["name"] != "patched" || m["condition"] != "" || m["http_url"] != rc.URL {
+		t.Fatalf("patched webhook: %v", m)
+	}
+	h.Send(map[string]any{"type": "ASSET_ADDED", "asset": map[string]any{"uuid": "p-1"}})
+	got := rc.Wait(t, 1, 10*time.Second)[0]
+	v, _ := standardwebhooks.NewWebhook(secret)
+	if err := v.Verify(got.Body, got.Header); err != nil || got.Header.Get("Authorization") != "Bearer tok-1" {
+		t.Errorf("after PATCH: signature %v, Authorization %q", err, got.Header.Get("Authorization"))
+	}
+	r := h.Admin("PATCH", "/api/v2/admin/webhooks/1", map[string]any{"signing_secret": "whsec_****zzzz"})
+	if r.Status != 422 || !strings.Contains(string(r.Body), "signing_secret") {
+		t.Errorf("a mask of another secret: %d %s", r.Status, r.Body)
+	}
+}

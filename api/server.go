@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -84,7 +86,7 @@ func New(cfg Config) *Server {
 	r.GET("/readyz", s.wrap(s.ready))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.eng.Metrics().Registry, promhttp.HandlerOpts{})))
 
-	v2 := r.Group("/api/v2", s.auth(RoleUser))
+	v2 := r.Group("/api/v2", s.deadline, s.auth(RoleUser))
 	s.User = v2
 	s.Admin = v2.Group("/admin", s.requireAdmin)
 	s.routes()
@@ -144,7 +146,7 @@ func (s *Server) errors(c *gin.Context) {
 		c.AbortWithStatusJSON(pe.Status, body)
 	case errors.Is(err, engine.ErrNotFound):
 		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "not found"})
-	case errors.Is(err, engine.ErrUnavailable):
+	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), s.eng.Ping(context.Background()) != nil:
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "storage unavailable, try again"})
 	default:
 		s.cfg.Logger.Error("api: request failed", "path", c.FullPath(), "err", err)
@@ -176,6 +178,19 @@ func (s *Server) auth(_ string) gin.HandlerFunc {
 		c.Set(ctxKeyID, found.id)
 		c.Next()
 	}
+}
+
+// StoreDeadline bounds how long an API call waits for Redis, so that a Redis
+// that stopped answering yields a 503 in time rather than a hung request.
+const StoreDeadline = 2 * time.Second
+
+// deadline gives every API request a context that ends after StoreDeadline;
+// work that must outlive it (a receiver's answer to a test) detaches itself.
+func (s *Server) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), StoreDeadline)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 func (s *Server) requireAdmin(c *gin.Context) {

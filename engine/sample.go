@@ -90,5 +90,7 @@ func (e *Engine) TestWebhook(ctx context.Context, w *Webhook) (actions.Result, e
 			d.Data = data
 		}
 	}
-	return h.action.Execute(ctx, d), nil
+	// The attempt has its own timeout (timeout_seconds); it is not cut short
+	// by the caller's deadline for storage calls.
+	return h.action.Execute(context.WithoutCancel(ctx), d), nil
 }
