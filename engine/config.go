@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/assethooks/assethooks/actions"
@@ -28,10 +27,12 @@ type Config struct {
 	// Consumer names this process in the consumer groups; unique per process
 	// (default host-pid-random).
 	Consumer string
-	// Workers is how many deliveries run at once (default 64 per CPU).
+	// Workers is how many deliveries run at once (default 512: an attempt
+	// mostly waits on the network, so goroutines, not CPUs, are the limit).
 	Workers int
 	// PerWebhook caps the deliveries of one webhook running at once (default
-	// Workers/4, at least 4).
+	// Workers/16, at least 4), so that up to Workers/PerWebhook receivers
+	// may hang at once before healthy ones wait for a worker.
 	PerWebhook int
 	// Backlog is how many deliveries of one webhook may wait in-process for a
 	// lane slot before further ones are snoozed (default PerWebhook*4).
@@ -88,10 +89,10 @@ func (c *Config) setDefaults() {
 		c.Consumer = fmt.Sprintf("%s-%d-%06x", host, os.Getpid(), rand.IntN(1<<24))
 	}
 	if c.Workers <= 0 {
-		c.Workers = 64 * runtime.NumCPU()
+		c.Workers = 512
 	}
 	if c.PerWebhook <= 0 {
-		c.PerWebhook = max(c.Workers/4, 4)
+		c.PerWebhook = max(c.Workers/16, 4)
 	}
 	if c.Backlog <= 0 {
 		c.Backlog = c.PerWebhook * 4
