@@ -41,8 +41,8 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 		return nil, nil
 	}
 	now := e.now()
-	keys := make([]string, 0, 2*len(evs))
-	args := make([]any, 0, 5*len(evs))
+	keys := make([]string, 0, 3*len(evs))
+	args := make([]any, 0, 6*len(evs))
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
 		idem := "0"
@@ -55,18 +55,24 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 		if ev.OccurredAt.IsZero() {
 			ev.OccurredAt = now.UTC()
 		}
-		op, assetJSON, akey := "", "", e.k.events()
+		op, assetJSON, flags, akey, fkey := "", "", "", e.k.events(), e.k.events()
 		if uuid := ev.AssetID(); uuid != "" {
-			akey = e.k.asset(uuid)
+			akey, fkey = e.k.asset(uuid), e.k.flags(uuid)
 			if ev.Type == event.AssetRemoved {
 				op = "d"
 			} else {
-				op = "s"
 				b, err := json.Marshal(ev.Asset)
 				if err != nil {
 					return nil, problem.Invalid("asset", nil, "Must be an Object")
 				}
 				assetJSON = string(b)
+				op = "k"
+				if m, ok := ev.Asset["markers"]; ok {
+					op = "s"
+					if fb, err := json.Marshal(m); err == nil && m != nil {
+						flags = string(fb)
+					}
+				}
 			}
 		}
 		body, err := json.Marshal(ev)
@@ -77,8 +83,8 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 		if idem == "1" {
 			ik = e.k.idem(ev.ID)
 		}
-		keys = append(keys, ik, akey)
-		args = append(args, ev.ID, idem, op, assetJSON, body)
+		keys = append(keys, ik, akey, fkey)
+		args = append(args, ev.ID, idem, op, assetJSON, body, flags)
 	}
 	if _, err := e.commit(ctx, &ingestReq{n: len(evs), keys: keys, args: args}); err != nil {
 		return nil, err

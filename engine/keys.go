@@ -23,6 +23,7 @@ func (k keys) promoteLock() string {
 }
 func (k keys) event(id string) string    { return k.p + ":ev:" + id }
 func (k keys) asset(uuid string) string  { return k.p + ":asset:" + uuid }
+func (k keys) flags(uuid string) string  { return k.p + ":flags:" + uuid }
 func (k keys) idem(id string) string     { return k.p + ":idem:" + id }
 func (k keys) delivery(id string) string { return k.p + ":dlv:" + id }
 func (k keys) abort(id string) string    { return k.p + ":abort:" + id }

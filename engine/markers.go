@@ -149,6 +149,13 @@ func (e *Engine) StoreSnapshots(ctx context.Context, assets map[string]map[strin
 			return fmt.Errorf("engine: encode snapshot %s: %w", uuid, err)
 		}
 		pairs = append(pairs, e.k.asset(uuid), b)
+		if m, ok := a["markers"]; ok {
+			fb, _ := json.Marshal(m)
+			if m == nil {
+				fb = []byte("[]")
+			}
+			pairs = append(pairs, e.k.flags(uuid), fb)
+		}
 	}
 	if err := e.rdb.MSet(ctx, pairs...).Err(); err != nil {
 		return unavailable(err)

@@ -183,6 +183,14 @@ func decodeEntry(m redis.XMessage) (*event.Event, map[string]any, error) {
 	if err := event.UnmarshalJSONNumber([]byte(raw), &ev); err != nil {
 		return nil, nil, err
 	}
+	if f, _ := m.Values["m"].(string); f != "" && ev.Asset != nil {
+		if _, has := ev.Asset["markers"]; !has { // the flags users set, which the DAM does not know
+			var flags []any
+			if event.UnmarshalJSONNumber([]byte(f), &flags) == nil {
+				ev.Asset["markers"] = flags
+			}
+		}
+	}
 	old := ev.Previous
 	if old == nil {
 		if o, _ := m.Values["o"].(string); o != "" {

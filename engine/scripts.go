@@ -4,35 +4,58 @@ import "github.com/redis/go-redis/v9"
 
 // ingestScript appends a batch of events to the events stream.
 //
-// KEYS[1] events stream; for event i: KEYS[2i] its idempotency key, KEYS[2i+1]
-// its asset snapshot key (the stream key stands in when unused).
-// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+5(i-1):
-// b+1 event id, b+2 "1" to check idempotency, b+3 asset op ("s" store,
-// "d" delete, "" none), b+4 asset JSON, b+5 event JSON.
-// The previous snapshot is stored beside the event as field "o", so changes are
-// derived in acceptance order. Returns per event 1 (queued) or 0 (duplicate).
+// KEYS[1] events stream; for event i: KEYS[3i-1] its idempotency key,
+// KEYS[3i] its asset snapshot key, KEYS[3i+1] the asset's marker flags key
+// (the stream key stands in for unused ones).
+// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+6(i-1):
+// b+1 event id, b+2 "1" to check idempotency, b+3 asset op, b+4 asset JSON,
+// b+5 event JSON, b+6 the asset's markers as JSON.
+// Asset ops: "s" stores the asset and its markers as the flags; "k" stores an
+// asset that carries no markers, keeping the stored flags in it (a DAM does
+// not know them); "d" deletes both; "" leaves them.
+// The previous snapshot is stored beside the event as field "o" and kept
+// flags as "m", so changes are derived in acceptance order. Returns per event
+// 1 (queued) or 0 (duplicate).
 var ingestScript = redis.NewScript(`
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 5
+  local b = 2 + (i - 1) * 6
   local ok = true
   if ARGV[b + 2] == '1' then
-    ok = redis.call('SET', KEYS[2 * i], ARGV[b + 1], 'NX', 'EX', ARGV[2])
+    ok = redis.call('SET', KEYS[3 * i - 1], ARGV[b + 1], 'NX', 'EX', ARGV[2])
   end
   if ok then
-    local old = ''
+    local old, kept = '', ''
     local op = ARGV[b + 3]
     if op ~= '' then
-      old = redis.call('GET', KEYS[2 * i + 1])
+      local akey, fkey = KEYS[3 * i], KEYS[3 * i + 1]
+      old = redis.call('GET', akey)
       if not old then old = '' end
       if op == 's' then
-        redis.call('SET', KEYS[2 * i + 1], ARGV[b + 4])
+        redis.call('SET', akey, ARGV[b + 4])
+        if ARGV[b + 6] == '' or ARGV[b + 6] == '[]' then
+          redis.call('DEL', fkey)
+        else
+          redis.call('SET', fkey, ARGV[b + 6])
+        end
+      elseif op == 'k' then
+        local asset = ARGV[b + 4]
+        local f = redis.call('GET', fkey)
+        if f then
+          kept = f
+          if asset == '{}' then
+            asset = '{"markers":' .. f .. '}'
+          else
+            asset = string.sub(asset, 1, -2) .. ',"markers":' .. f .. '}'
+          end
+        end
+        redis.call('SET', akey, asset)
       else
-        redis.call('DEL', KEYS[2 * i + 1])
+        redis.call('DEL', akey, fkey)
       end
     end
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[b + 5], 'o', old)
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[b + 5], 'o', old, 'm', kept)
     out[i] = 1
   else
     out[i] = 0
