@@ -46,6 +46,40 @@ type lane struct {
 	backlog []*job
 }
 
+// Lane limits adapt (additive increase, multiplicative decrease): a webhook
+// starts with PerWebhook slots; each answer within fastAttempt adds one, up
+// to half the workers; a slow or failed one halves them, down to PerWebhook.
+// A hanging receiver so keeps the small share it started with, while a
+// healthy one under a burst grows to use the idle workers.
+const fastAttempt = 250 * time.Millisecond
+
+// limitOf is a webhook's current lane limit; called with w.mu held.
+func (w *workers) limitOf(id int64) int {
+	if n, ok := w.limits[id]; ok {
+		return n
+	}
+	return w.e.cfg.PerWebhook
+}
+
+// adapt moves a webhook's lane limit after an attempt; called with w.mu held.
+func (w *workers) adapt(o outcome) {
+	if o.record == nil || o.record.LastAttempt == nil || o.kind == "snooze" {
+		return
+	}
+	id, lim := o.job.msg.W, w.limitOf(o.job.msg.W)
+	top := max(w.e.cfg.PerWebhook, w.e.cfg.Workers/2)
+	if o.kind == "ok" && o.res.Duration < fastAttempt {
+		lim = min(lim+1, top)
+	} else {
+		lim = max(lim/2, w.e.cfg.PerWebhook)
+	}
+	if lim == w.e.cfg.PerWebhook {
+		delete(w.limits, id)
+	} else {
+		w.limits[id] = lim
+	}
+}
+
 // workers runs deliveries.
 type workers struct {
 	e       *Engine
@@ -55,6 +89,7 @@ type workers struct {
 
 	mu      sync.Mutex
 	lanes   map[int64]*lane
+	limits  map[int64]int        // lane limits that grew or shrank from PerWebhook
 	held    map[string]time.Time // stream ids this process holds until recorded → when read or last renewed
 	room    *sync.Cond
 	inUse   int // jobs held (running or waiting)
@@ -72,6 +107,7 @@ func newWorkers(e *Engine) *workers {
 		results: make(chan outcome, e.cfg.Workers*2),
 		done:    make(chan struct{}),
 		lanes:   map[int64]*lane{},
+		limits:  map[int64]int{},
 		held:    map[string]time.Time{},
 	}
 	w.room = sync.NewCond(&w.mu)
@@ -294,11 +330,11 @@ func (w *workers) admit(j *job) {
 		w.lanes[j.msg.W] = l
 	}
 	switch {
-	case l.running < w.e.cfg.PerWebhook:
+	case l.running < w.limitOf(j.msg.W):
 		l.running++
 		w.mu.Unlock()
 		w.start(j)
-	case len(l.backlog) < w.e.cfg.Backlog && w.waiting < w.e.cfg.Workers && !w.stopping.Load():
+	case len(l.backlog) < max(w.e.cfg.Backlog, 4*w.limitOf(j.msg.W)) && w.waiting < w.e.cfg.Workers && !w.stopping.Load():
 		// All backlogs together stay under half the reader's limit, so
 		// lanes of slow receivers never leave it without room.
 		j.waited = true
@@ -337,24 +373,26 @@ func (w *workers) finish(o outcome, ran bool) {
 	w.results <- o
 	w.mu.Lock()
 	w.inUse--
-	var next *job
+	var next []*job
 	if ran {
+		w.adapt(o)
 		l := w.lanes[o.job.msg.W]
-		if len(l.backlog) > 0 && !w.stopping.Load() {
-			next = l.backlog[0]
+		l.running--
+		// Refill the lane up to its (perhaps grown) limit from its backlog.
+		for len(l.backlog) > 0 && l.running < w.limitOf(o.job.msg.W) && !w.stopping.Load() {
+			next = append(next, l.backlog[0])
 			l.backlog = l.backlog[1:]
+			l.running++
 			w.waiting--
-		} else {
-			l.running--
-			if l.running == 0 && len(l.backlog) == 0 {
-				delete(w.lanes, o.job.msg.W)
-			}
+		}
+		if l.running == 0 && len(l.backlog) == 0 {
+			delete(w.lanes, o.job.msg.W)
 		}
 	}
 	w.wakeLocked()
 	w.mu.Unlock()
-	if next != nil {
-		w.start(next)
+	for _, j := range next {
+		w.start(j)
 	}
 }
 
