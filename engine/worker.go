@@ -111,7 +111,7 @@ func newWorkers(e *Engine) *workers {
 		held:    map[string]time.Time{},
 	}
 	w.room = sync.NewCond(&w.mu)
-	w.cache = newEventCache(4096)
+	w.cache = newEventCache(512)
 	return w
 }
 

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,10 @@ import (
 	"github.com/assethooks/assethooks/internal/secret"
 	"github.com/assethooks/assethooks/markers"
 )
+
+// softMemoryLimit is the Go heap's soft limit with a real Redis, unless
+// GOMEMLIMIT says otherwise.
+const softMemoryLimit = 72 << 20
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0"
@@ -195,6 +200,12 @@ func serve(args []string, out io.Writer) error {
 		return err
 	}
 	embedded := s.redisURL == ""
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && !embedded {
+		// A soft limit keeps the resident size near 100 MB under load: the
+		// live heap is a few tens of MB, the rest would be GC headroom. The
+		// embedded default keeps its data in this process, so it gets none.
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	var generatedKey string
 	if len(keys) == 0 {
 		if !embedded {
@@ -225,7 +236,7 @@ func serve(args []string, out io.Writer) error {
 		}
 		defer mr.Close()
 		go expireLoop(ctx, mr)
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 256, ContextTimeoutEnabled: true})
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 64, ContextTimeoutEnabled: true})
 	} else {
 		if rdb, err = connect(s.redisURL); err != nil {
 			return fmt.Errorf("ASSETHOOKS_REDIS_URL: %v", err)
@@ -283,7 +294,7 @@ func connect(u string) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		o.ContextTimeoutEnabled = true
-		o.PoolSize = max(o.PoolSize, 256)
+		o.PoolSize = max(o.PoolSize, 64)
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := redis.ParseURL(u)
@@ -291,7 +302,7 @@ func connect(u string) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	o.ContextTimeoutEnabled = true
-	o.PoolSize = max(o.PoolSize, 256)
+	o.PoolSize = max(o.PoolSize, 64)
 	return redis.NewClient(o), nil
 }
 
