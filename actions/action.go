@@ -27,6 +27,20 @@ type Delivery struct {
 	// Cache is optional and shared by the deliveries of one event, so that a
 	// body is encoded once per event per body config.
 	Cache *PayloadCache
+	// Encoded, when set, is the default json body of the event (DefaultJSON),
+	// already encoded once per event; a webhook whose body is that default
+	// sends it as is, and then reads only Event.ID and Event.Type.
+	Encoded []byte
+}
+
+// DefaultJSON is the json body of an event for a webhook without fields or
+// template: what Delivery.Encoded holds.
+func DefaultJSON(ev *event.Event) ([]byte, error) { return JSONBody(ev, nil, nil) }
+
+// DefaultBody is implemented by actions that can send Delivery.Encoded; it
+// reports whether they would, so that a caller may skip decoding the event.
+type DefaultBody interface {
+	SendsDefaultJSON() bool
 }
 
 // MaxBody is how much of a response body a Result keeps.

@@ -147,7 +147,16 @@ func (w *Webhook) Execute(ctx context.Context, d *Delivery) Result {
 	return r
 }
 
+// SendsDefaultJSON reports whether the webhook's body is the event's default
+// json body (no fields selected), which Delivery.Encoded may carry.
+func (w *Webhook) SendsDefaultJSON() bool { return w.format == FormatJSON && len(w.paths) == 0 }
+
+var _ DefaultBody = (*Webhook)(nil)
+
 func (w *Webhook) payload(d *Delivery) (*payload, error) {
+	if d.Data == nil && d.Encoded != nil && w.SendsDefaultJSON() {
+		return &payload{body: d.Encoded, contentType: "application/json"}, nil
+	}
 	if d.Data != nil || d.Cache == nil {
 		return w.build(d)
 	}

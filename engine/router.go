@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assethooks/assethooks/actions"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/rules"
 )
@@ -123,7 +125,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 		if len(matched) == 0 {
 			continue
 		}
-		body, err := json.Marshal(ev)
+		body, err := storedEvent(ev)
 		if err != nil {
 			e.cfg.Logger.Error("engine: event does not encode", "event", ev.ID, "err", err)
 			continue
@@ -141,7 +143,8 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 		for i := len(outs) - 1; i >= 0; i-- { // the newest event of each type is kept as a sample
 			if t := outs[i].ev.Type; !sampled[t] {
 				sampled[t] = true
-				pipe.LPush(ctx, e.k.sample(t), outs[i].body)
+				b := outs[i].body
+				pipe.LPush(ctx, e.k.sample(t), b[bytes.IndexByte(b, '\n')+1:]) // the event, without its body
 				pipe.LTrim(ctx, e.k.sample(t), 0, samplesKept-1)
 			}
 		}
@@ -175,6 +178,22 @@ func (e *Engine) queueDelivery(ctx context.Context, pipe redis.Pipeliner, ev *ev
 	if rand.IntN(16) == 0 { // keep the index bounded without a trim per delivery
 		pipe.ZRemRangeByRank(ctx, e.k.index(webhookID), 0, int64(-e.cfg.IndexCap-1))
 	}
+}
+
+// storedEvent is how a routed event is kept for its deliveries: its default
+// json body, encoded here once for all of them, a newline, then the event.
+func storedEvent(ev *event.Event) ([]byte, error) {
+	def, err := actions.DefaultJSON(ev)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(def)+1+len(body))
+	out = append(append(append(out, def...), '\n'), body...)
+	return out, nil
 }
 
 func decodeEntry(m redis.XMessage) (*event.Event, map[string]any, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,10 @@ type job struct {
 	ev    *event.Event
 	cache *actions.PayloadCache
 	hook  *hook
+	// stored is the event as read from Redis; encoded its default json
+	// body, when the job sends that.
+	stored  *cachedEvent
+	encoded []byte
 	// waited is set when the job waited in its lane's backlog; an abort
 	// may have come meanwhile, so it is checked again before the attempt.
 	waited bool
@@ -238,7 +243,7 @@ func (w *workers) dispatch(ctx context.Context, msgs []redis.XMessage) {
 	seen := map[string]bool{}
 	for _, j := range jobs {
 		if c := w.cache.get(j.msg.E); c != nil {
-			j.ev, j.cache = c.ev, c.cache
+			j.stored = c
 		} else if !seen[j.msg.E] {
 			seen[j.msg.E] = true
 			missing = append(missing, j.msg.E)
@@ -266,24 +271,19 @@ func (w *workers) dispatch(ctx context.Context, msgs []redis.XMessage) {
 		e.trouble(ctx, "workers: read events", err, fails)
 	}
 	for i, id := range missing {
-		s, _ := vals[i].(string)
-		if s == "" {
-			continue
+		if s, _ := vals[i].(string); s != "" {
+			w.cache.put(id, newCachedEvent(s))
 		}
-		var ev event.Event
-		if err := event.UnmarshalJSONNumber([]byte(s), &ev); err != nil {
-			continue
-		}
-		w.cache.put(id, &cachedEvent{ev: &ev, cache: actions.NewPayloadCache()})
 	}
 	st := e.state.Load()
 	for i, j := range jobs {
-		if j.ev == nil {
-			if c := w.cache.get(j.msg.E); c != nil {
-				j.ev, j.cache = c.ev, c.cache
-			}
+		if j.stored == nil {
+			j.stored = w.cache.get(j.msg.E)
 		}
 		j.hook = st.hooks[j.msg.W]
+		if j.stored != nil && j.hook != nil {
+			j.ev, j.encoded, j.cache = j.stored.forJob(j)
+		}
 		aborted := vals[len(missing)+i] != nil
 		switch {
 		case j.hook == nil:
@@ -399,7 +399,7 @@ func (w *workers) finish(o outcome, ran bool) {
 // attempt runs one try and decides what follows.
 func (w *workers) attempt(j *job) outcome {
 	e := w.e
-	d := &actions.Delivery{ID: j.msg.D, Attempt: j.msg.A + 1, Event: j.ev, Cache: j.cache}
+	d := &actions.Delivery{ID: j.msg.D, Attempt: j.msg.A + 1, Event: j.ev, Cache: j.cache, Encoded: j.encoded}
 	if len(j.msg.X) > 0 {
 		var data map[string]any
 		if event.UnmarshalJSONNumber(j.msg.X, &data) == nil {
@@ -598,10 +598,46 @@ func (w *workers) renewLoop(ctx context.Context) {
 	}
 }
 
-// cachedEvent is an event and the payload cache its deliveries share.
+// cachedEvent is a stored event as its deliveries share it: the default
+// json body the router encoded once, and the event itself, decoded only when
+// a delivery needs more than that body.
 type cachedEvent struct {
-	ev    *event.Event
-	cache *actions.PayloadCache
+	raw     string // the event's JSON
+	encoded []byte // its default json body; nil in entries written without one
+	once    sync.Once
+	ev      *event.Event
+	cache   *actions.PayloadCache
+}
+
+// newCachedEvent reads a stored event: the default json body, a newline,
+// the event's JSON (compact JSON holds no raw newline).
+func newCachedEvent(s string) *cachedEvent {
+	c := &cachedEvent{raw: s, cache: actions.NewPayloadCache()}
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		c.encoded, c.raw = []byte(s[:i]), s[i+1:]
+	}
+	return c
+}
+
+// event decodes the event once; nil when it does not decode.
+func (c *cachedEvent) event() *event.Event {
+	c.once.Do(func() {
+		var ev event.Event
+		if event.UnmarshalJSONNumber([]byte(c.raw), &ev) == nil {
+			c.ev = &ev
+		}
+	})
+	return c.ev
+}
+
+// forJob returns what a job's action needs: for a webhook that sends the
+// default json body (and no template result), that body and the event's id
+// and type only; else the decoded event.
+func (c *cachedEvent) forJob(j *job) (*event.Event, []byte, *actions.PayloadCache) {
+	if db, ok := j.hook.action.(actions.DefaultBody); ok && db.SendsDefaultJSON() && c.encoded != nil && len(j.msg.X) == 0 {
+		return &event.Event{ID: j.msg.E, Type: j.msg.T}, c.encoded, nil
+	}
+	return c.event(), nil, c.cache
 }
 
 // eventCache keeps recent events in two generations: lookups see both, and
