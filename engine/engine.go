@@ -33,6 +33,9 @@ type Engine struct {
 	wg       sync.WaitGroup
 	started  atomic.Bool
 	workers  *workers
+	// abortRev is the count of aborts of queued deliveries, as last seen: a
+	// job that waited checks its abort mark only when it moved meanwhile.
+	abortRev atomic.Int64
 	// commits feeds the ingest committers; closed ends them at Stop.
 	commits    chan *ingestReq
 	commitOnce sync.Once
@@ -173,10 +176,12 @@ func (e *Engine) reloadLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rev, err := e.rdb.Get(ctx, e.k.rev()).Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		vals, err := e.rdb.MGet(ctx, e.k.rev(), e.k.aborts()).Result()
+		if err != nil {
 			continue
 		}
+		rev, aborts := num(vals[0]), num(vals[1])
+		e.abortRev.Store(aborts)
 		if rev != e.state.Load().rev {
 			if err := e.Reload(ctx); err != nil {
 				e.cfg.Logger.Warn("engine: reload webhooks", "err", err)

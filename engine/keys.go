@@ -11,6 +11,7 @@ func (k keys) events() string     { return k.p + ":events" }
 func (k keys) deliveries() string { return k.p + ":deliveries" }
 func (k keys) retry() string      { return k.p + ":retry" }
 func (k keys) rev() string        { return k.p + ":rev" }
+func (k keys) aborts() string     { return k.p + ":aborts" }
 func (k keys) webhooks() string   { return k.p + ":webhooks" }
 func (k keys) webhookSeq() string { return k.p + ":seq:webhook" }
 func (k keys) projects() string   { return k.p + ":projects" }

@@ -368,9 +368,15 @@ func (e *Engine) AbortDelivery(ctx context.Context, webhookID int64, id string) 
 	rec, _ := json.Marshal(d)
 	if errors.Is(err, redis.Nil) {
 		// Not in the retry set: it is in the stream; the worker fails it.
-		if err := e.rdb.Set(ctx, e.k.abort(id), "1", e.cfg.RecordTTL).Err(); err != nil {
+		var n *redis.IntCmd
+		if _, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, e.k.abort(id), "1", e.cfg.RecordTTL)
+			n = p.Incr(ctx, e.k.aborts())
+			return nil
+		}); err != nil {
 			return nil, unavailable(err)
 		}
+		e.abortRev.Store(n.Val())
 		return d, nil
 	}
 	_, err = e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {

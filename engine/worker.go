@@ -27,6 +27,8 @@ type job struct {
 	// body, when the job sends that.
 	stored  *cachedEvent
 	encoded []byte
+	// abortRev is the engine's abort count when the job was read.
+	abortRev int64
 	// waited is set when the job waited in its lane's backlog; an abort
 	// may have come meanwhile, so it is checked again before the attempt.
 	waited bool
@@ -223,7 +225,7 @@ func (w *workers) dispatch(ctx context.Context, msgs []redis.XMessage) {
 	msgs = fresh
 	var bad []*job
 	for _, m := range msgs {
-		j := &job{sid: m.ID}
+		j := &job{sid: m.ID, abortRev: e.abortRev.Load()}
 		raw, _ := m.Values["j"].(string)
 		if err := json.Unmarshal([]byte(raw), &j.msg); err != nil || j.msg.D == "" {
 			e.cfg.Logger.Error("engine: undecodable delivery entry dropped", "entry", m.ID)
@@ -357,7 +359,7 @@ func (w *workers) start(j *job) {
 		case w.stopping.Load():
 			// Not begun before shutdown: back to the retry set, due now.
 			o = outcome{kind: "snooze", job: j, due: w.e.now()}
-		case j.waited && w.aborted(j):
+		case j.waited && w.e.abortRev.Load() != j.abortRev && w.aborted(j):
 			o = w.final(j, "aborted by an admin", w.e.now())
 		default:
 			o = w.attempt(j)
