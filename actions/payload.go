@@ -3,6 +3,8 @@ package actions
 import (
 	"bytes"
 	"encoding/json"
+
+	gojson "github.com/goccy/go-json"
 	"net/url"
 	"slices"
 	"sort"
@@ -224,7 +226,7 @@ func newDocument(ev *event.Event, data map[string]any) document {
 
 func encodeJSON(doc document) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	enc := gojson.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(doc); err != nil {
 		return nil, err

@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
-	"encoding/json"
+
 	"errors"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"strconv"
 	"time"
 
@@ -61,7 +62,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			if ev.Type == event.AssetRemoved {
 				op = "d"
 			} else {
-				b, err := json.Marshal(ev.Asset)
+				b, err := gojson.Marshal(ev.Asset)
 				if err != nil {
 					return nil, problem.Invalid("asset", nil, "Must be an Object")
 				}
@@ -69,13 +70,13 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 				op = "k"
 				if m, ok := ev.Asset["markers"]; ok {
 					op = "s"
-					if fb, err := json.Marshal(m); err == nil && m != nil {
+					if fb, err := gojson.Marshal(m); err == nil && m != nil {
 						flags = string(fb)
 					}
 				}
 			}
 		}
-		body, err := json.Marshal(ev)
+		body, err := gojson.Marshal(ev)
 		if err != nil {
 			return nil, fmt.Errorf("engine: encode event: %w", err)
 		}

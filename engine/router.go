@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -187,7 +189,7 @@ func storedEvent(ev *event.Event) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(ev)
+	body, err := gojson.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}

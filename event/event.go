@@ -4,6 +4,8 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+
+	gojson "github.com/goccy/go-json"
 	"strings"
 	"time"
 
@@ -102,7 +104,7 @@ func IsEngineType(t string) bool {
 
 // UnmarshalJSONNumber decodes data as JSON with numbers kept as json.Number.
 func UnmarshalJSONNumber(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := gojson.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return err
