@@ -43,7 +43,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 	}
 	now := e.now()
 	keys := make([]string, 0, 3*len(evs))
-	args := make([]any, 0, 6*len(evs))
+	args := make([]any, 0, 7*len(evs))
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
 		idem := "0"
@@ -85,7 +85,7 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			ik = e.k.idem(ev.ID)
 		}
 		keys = append(keys, ik, akey, fkey)
-		args = append(args, ev.ID, idem, op, assetJSON, body, flags)
+		args = append(args, ev.ID, idem, op, assetJSON, body, flags, ev.Type)
 	}
 	if _, err := e.commit(ctx, &ingestReq{n: len(evs), keys: keys, args: args}); err != nil {
 		return nil, err

@@ -115,6 +115,10 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
+		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) {
+			e.cfg.Metrics.EventsRouted.Inc()
+			continue // nobody subscribes to this type: acknowledged unread
+		}
 		ev, old, err := decodeEntry(m)
 		if err != nil {
 			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.ID, "err", err)
@@ -221,6 +225,15 @@ func decodeEntry(m redis.XMessage) (*event.Event, map[string]any, error) {
 		}
 	}
 	return &ev, old, nil
+}
+
+// wanted reports whether any webhook may receive events of type t: one
+// whose triggers cover it, or, for marker events, one a marker fires.
+func (st *state) wanted(t string) bool {
+	if len(st.index.Candidates(t)) > 0 {
+		return true
+	}
+	return (t == event.MarkerSelected || t == event.MarkerCleared) && len(st.markers) > 0
 }
 
 // match returns the webhooks an event goes to: those whose rule matches, and

@@ -7,9 +7,10 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] events stream; for event i: KEYS[3i-1] its idempotency key,
 // KEYS[3i] its asset snapshot key, KEYS[3i+1] the asset's marker flags key
 // (the stream key stands in for unused ones).
-// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+6(i-1):
+// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+7(i-1):
 // b+1 event id, b+2 "1" to check idempotency, b+3 asset op, b+4 asset JSON,
-// b+5 event JSON, b+6 the asset's markers as JSON.
+// b+5 event JSON, b+6 the asset's markers as JSON, b+7 the event type (its
+// own field "t", so the router skips events nobody subscribes to unread).
 // Asset ops: "s" stores the asset and its markers as the flags; "k" stores an
 // asset that carries no markers, keeping the stored flags in it (a DAM does
 // not know them); "d" deletes both; "" leaves them.
@@ -20,7 +21,7 @@ var ingestScript = redis.NewScript(`
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 6
+  local b = 2 + (i - 1) * 7
   local ok = true
   if ARGV[b + 2] == '1' then
     ok = redis.call('SET', KEYS[3 * i - 1], ARGV[b + 1], 'NX', 'EX', ARGV[2])
@@ -55,7 +56,7 @@ for i = 1, n do
         redis.call('DEL', akey, fkey)
       end
     end
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[b + 5], 'o', old, 'm', kept)
+    redis.call('XADD', KEYS[1], '*', 't', ARGV[b + 7], 'e', ARGV[b + 5], 'o', old, 'm', kept)
     out[i] = 1
   else
     out[i] = 0
