@@ -27,8 +27,8 @@ func (s *Server) routes() {
 	a.GET("/webhooks/:id/success", s.wrap(s.log(false)))
 	a.GET("/webhooks/:id/failed", s.wrap(s.log(true)))
 	a.GET("/webhooks/:id/deliveries", s.wrap(s.deliveries))
-	a.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.wrap(s.retryDelivery))
-	a.POST("/webhooks/:id/deliveries/:delivery_id/abort", s.wrap(s.abortDelivery))
+	a.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.wrap(s.deliveryAction(s.eng.RetryDelivery, http.StatusAccepted)))
+	a.POST("/webhooks/:id/deliveries/:delivery_id/abort", s.wrap(s.deliveryAction(s.eng.AbortDelivery, http.StatusOK)))
 	a.POST("/webhooks/:id/test", s.wrap(s.testWebhook))
 	a.POST("/webhooks/:id/rotate-secret", s.wrap(s.rotateSecret))
 	a.POST("/projects", s.wrap(s.createProject))
@@ -433,36 +433,23 @@ func (s *Server) deliveries(c *gin.Context) error {
 	return nil
 }
 
-func (s *Server) retryDelivery(c *gin.Context) error {
-	w, err := s.webhook(c)
-	if err != nil {
-		return err
+// deliveryAction answers a retry or abort of one delivery of a webhook.
+func (s *Server) deliveryAction(act func(context.Context, int64, string) (*engine.Delivery, error), status int) HandlerFunc {
+	return func(c *gin.Context) error {
+		w, err := s.webhook(c)
+		if err != nil {
+			return err
+		}
+		d, err := act(c, w.ID, c.Param("delivery_id"))
+		if errors.Is(err, engine.ErrNotFound) {
+			return problem.NotFound("delivery not found")
+		}
+		if err != nil {
+			return err
+		}
+		c.JSON(status, gin.H{"delivery": d})
+		return nil
 	}
-	d, err := s.eng.RetryDelivery(c, w.ID, c.Param("delivery_id"))
-	if errors.Is(err, engine.ErrNotFound) {
-		return problem.NotFound("delivery not found")
-	}
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusAccepted, gin.H{"delivery": d})
-	return nil
-}
-
-func (s *Server) abortDelivery(c *gin.Context) error {
-	w, err := s.webhook(c)
-	if err != nil {
-		return err
-	}
-	d, err := s.eng.AbortDelivery(c, w.ID, c.Param("delivery_id"))
-	if errors.Is(err, engine.ErrNotFound) {
-		return problem.NotFound("delivery not found")
-	}
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"delivery": d})
-	return nil
 }
 
 func (s *Server) testWebhook(c *gin.Context) error {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assethooks/assethooks/api"
 	"github.com/assethooks/assethooks/engine"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/problem"
@@ -113,10 +114,10 @@ func (h *handler) decode(ctx context.Context, body map[string]any, name string) 
 	}
 	m.Label = label
 	var err error
-	if m.Description, err = optString(body, "description"); err != nil {
+	if m.Description, err = api.OptString(body, "description"); err != nil {
 		return nil, err
 	}
-	mode, err := optString(body, "mode")
+	mode, err := api.OptString(body, "mode")
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func (h *handler) decode(ctx context.Context, body map[string]any, name string) 
 		}
 		m.Batch = b
 	}
-	if m.Condition, err = optString(body, "condition"); err != nil {
+	if m.Condition, err = api.OptString(body, "condition"); err != nil {
 		return nil, err
 	}
 	if _, err := h.conds.compile(m.Condition); err != nil {
@@ -175,18 +176,6 @@ func positive(v any) (int64, bool) {
 	}
 	id, err := strconv.ParseInt(n.String(), 10, 64)
 	return id, err == nil && id > 0
-}
-
-func optString(m map[string]any, k string) (string, error) {
-	v, ok := m[k]
-	if !ok || v == nil {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", problem.Invalid(k, v, "Must be a String")
-	}
-	return s, nil
 }
 
 // hasFlag reports whether asset.markers holds name.

@@ -148,7 +148,7 @@ func (h *handler) offered(c *gin.Context) error {
 // actor is who selected: the body's username, else the API key's id, from
 // the web interface.
 func actor(c *gin.Context, body map[string]any) (event.Actor, error) {
-	u, err := optString(body, "username")
+	u, err := api.OptString(body, "username")
 	if err != nil {
 		return event.Actor{}, err
 	}
