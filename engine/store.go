@@ -42,7 +42,7 @@ func ParseSchedule(s []string) ([]time.Duration, error) {
 	for i, v := range s {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > 48*time.Hour {
-			return nil, problem.Invalid("retry_schedule["+strconv.Itoa(i)+"]", v, "Must be a duration from 1s to 48h")
+			return nil, problem.Invalid("retry_schedule["+strconv.Itoa(i)+"]", v, "Must be a positive duration of at most 48h")
 		}
 		out[i] = d
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/assethooks/assethooks/actions"
 	"github.com/assethooks/assethooks/event"
+	"github.com/assethooks/assethooks/rules"
 )
 
 // job is one delivery read from the stream and held by this process.
@@ -407,6 +408,15 @@ func (w *workers) attempt(j *job) outcome {
 		if event.UnmarshalJSONNumber(j.msg.X, &data) == nil {
 			d.Data = data
 		}
+	} else if j.hook.tmpl != nil {
+		// A resend by hand, or a template added since routing: render it
+		// now, from the stored event (its changes were derived when routed).
+		env := rules.NewEnv(j.ev, j.ev.Previous, e.now())
+		if data, err := rules.NewEvaluator().Render(j.hook.tmpl, env); err == nil {
+			d.Data = data
+		} else {
+			e.ruleError(j.msg.W, "template", err)
+		}
 	}
 	started := e.now()
 	res := j.hook.action.Execute(context.Background(), d)
@@ -636,7 +646,8 @@ func (c *cachedEvent) event() *event.Event {
 // default json body (and no template result), that body and the event's id
 // and type only; else the decoded event.
 func (c *cachedEvent) forJob(j *job) (*event.Event, []byte, *actions.PayloadCache) {
-	if db, ok := j.hook.action.(actions.DefaultBody); ok && db.SendsDefaultJSON() && c.encoded != nil && len(j.msg.X) == 0 {
+	if db, ok := j.hook.action.(actions.DefaultBody); ok && db.SendsDefaultJSON() && c.encoded != nil &&
+		len(j.msg.X) == 0 && j.hook.tmpl == nil {
 		return &event.Event{ID: j.msg.E, Type: j.msg.T}, c.encoded, nil
 	}
 	return c.event(), nil, c.cache
