@@ -46,11 +46,10 @@ func TestCookbookThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	h := apitest.New(t, apitest.Options{Backend: redistest.Real})
 	type run struct {
-		r             rules.Recipe
-		hit, control  *apitest.Receiver
-		project       string
-		webhook       int64
-		match, misses map[string]any
+		r            rules.Recipe
+		hit, control *apitest.Receiver
+		project      string
+		webhook      int64
 	}
 	var runs []*run
 	for i, r := range rules.Cookbook {
