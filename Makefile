@@ -33,7 +33,8 @@ fuzz:
 
 ## bench: Go benchmarks of the hot paths and the whole pipeline (embedded and real Redis)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/ ./engine/ ./api/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x ./api/
 
 tidy:
 	$(GO) mod tidy
