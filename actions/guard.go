@@ -103,6 +103,7 @@ func NewTransport(allowPrivate bool) *http.Transport {
 		Proxy:                  nil,
 		DialContext:            d.DialContext,
 		ForceAttemptHTTP2:      true,
+		DisableCompression:     true, // answers are small and kept as text; no gzip round trip
 		MaxIdleConns:           4096,
 		MaxIdleConnsPerHost:    256,
 		IdleConnTimeout:        90 * time.Second,

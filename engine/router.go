@@ -174,8 +174,8 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 // counter, its record and its place in the webhook's index.
 func (e *Engine) queueDelivery(ctx context.Context, pipe redis.Pipeliner, ev *event.Event, webhookID int64, data json.RawMessage, now time.Time) {
 	msg := message{D: deliveryID(ev.ID, webhookID), W: webhookID, E: ev.ID, T: ev.Type, C: now.UnixMilli(), X: data}
-	mb, _ := json.Marshal(msg)
-	rec, _ := json.Marshal(Delivery{ID: msg.D, EventID: ev.ID, EventType: ev.Type, WebhookID: webhookID,
+	mb, _ := gojson.Marshal(msg)
+	rec, _ := gojson.Marshal(Delivery{ID: msg.D, EventID: ev.ID, EventType: ev.Type, WebhookID: webhookID,
 		Status: StatusPending, CreatedAt: At(now)})
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.k.deliveries(), Values: []any{"j", mb}})
 	pipe.HIncrBy(ctx, e.k.qlen(), itoa64(webhookID), 1)

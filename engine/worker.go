@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assethooks/assethooks/actions"
@@ -514,10 +515,10 @@ func (w *workers) record(batch []outcome) {
 		}
 		var rec, latest, mb []byte
 		if o.record != nil {
-			rec, _ = json.Marshal(o.record)
+			rec, _ = gojson.Marshal(o.record)
 		}
 		if o.latest != nil {
-			latest, _ = json.Marshal(o.latest)
+			latest, _ = gojson.Marshal(o.latest)
 		}
 		due := int64(0)
 		switch o.kind {
@@ -526,7 +527,7 @@ func (w *workers) record(batch []outcome) {
 			m.X = o.job.msg.X
 			fallthrough
 		case "snooze":
-			mb, _ = json.Marshal(m)
+			mb, _ = gojson.Marshal(m)
 			due = o.due.UnixMilli()
 		}
 		ks = append(ks, e.k.delivery(m.D), e.k.successLog(m.W), e.k.failedLog(m.W))

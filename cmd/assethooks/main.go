@@ -205,6 +205,11 @@ func serve(args []string, out io.Writer) error {
 		// live heap is a few tens of MB, the rest would be GC headroom. The
 		// embedded default keeps its data in this process, so it gets none.
 		debug.SetMemoryLimit(softMemoryLimit)
+		if _, set := os.LookupEnv("GOGC"); !set {
+			// Collect less often while the heap is small; the limit
+			// above still bounds it.
+			debug.SetGCPercent(200)
+		}
 	}
 	var generatedKey string
 	if len(keys) == 0 {
