@@ -2,6 +2,7 @@ package rules
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assethooks/assethooks/event"
@@ -52,6 +53,10 @@ type vars struct {
 // once per event with NewEnv; it is read-only afterwards and may be shared by
 // every rule (and goroutine) that evaluates that event.
 type Env struct {
+	// once builds v and what the helpers read, at the first evaluation:
+	// routing an event to rules without conditions never pays for it.
+	once   sync.Once
+	old    map[string]any
 	v      vars
 	ev     *event.Event
 	leaves []event.Change // changes expanded to leaf fields, normalized
@@ -72,11 +77,30 @@ func NewEnv(ev *event.Event, old map[string]any, now time.Time) *Env {
 	if ev == nil {
 		ev = &event.Event{}
 	}
+	x := &Env{ev: ev, old: old, now: now}
+	// What Rule.Match needs before any condition: the paths, from the raw
+	// asset (they are strings, which normalizing leaves as they are).
+	x.path = fullPath(ev.Asset)
+	x.after = x.path
+	if ev.Destination != "" {
+		x.after = ev.Destination
+		if strings.HasSuffix(x.after, "/") {
+			name, _ := ev.Asset["name"].(string)
+			x.after += name
+		}
+	}
+	return x
+}
+
+// prepare builds what conditions and templates see, once.
+func (x *Env) prepare() { x.once.Do(x.build) }
+
+func (x *Env) build() {
+	ev, old := x.ev, x.old
 	changes := ev.Changes
 	if changes == nil {
 		changes = Changes(ev, old)
 	}
-	x := &Env{ev: ev, now: now}
 	asset := normalizeMap(ev.Asset)
 	if asset == nil {
 		asset = map[string]any{}
@@ -90,15 +114,6 @@ func NewEnv(ev *event.Event, old map[string]any, now time.Time) *Env {
 	x.leaves = leaves(changes)
 	x.v.Event = eventMap(ev)
 
-	x.path = fullPath(asset)
-	x.after = x.path
-	if ev.Destination != "" {
-		x.after = ev.Destination
-		if strings.HasSuffix(x.after, "/") {
-			name, _ := asset["name"].(string)
-			x.after += name
-		}
-	}
 	switch {
 	case x.v.Old != nil && fullPath(x.v.Old) != "":
 		x.before = fullPath(x.v.Old)
@@ -135,7 +150,6 @@ func NewEnv(ev *event.Event, old map[string]any, now time.Time) *Env {
 	x.v.Get = func(p any) any { s, _ := p.(string); return lookup(asset, s) }
 	x.v.OldGet = x.oldGet
 	x.v.Ext = func() string { return x.ext }
-	return x
 }
 
 // Event is the event the environment was built for.

@@ -70,6 +70,7 @@ func (e *Evaluator) run(prog *vm.Program, env *Env) (out any, err error) {
 	if env == nil {
 		env = emptyEnv
 	}
+	env.prepare()
 	e.scope = env.v
 	out, err = e.vm.Run(prog, &e.scope)
 	if err != nil {
