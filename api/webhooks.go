@@ -130,6 +130,17 @@ func (s *Server) views(ctx context.Context, ws []*engine.Webhook) ([]WebhookView
 	return out, nil
 }
 
+// answerWebhook answers 200 {"webhook": …} with its live figures; clear shows
+// the signing secret (a rotation's answer).
+func (s *Server) answerWebhook(c *gin.Context, w *engine.Webhook, clear bool) error {
+	st, err := s.eng.Stats(c, []int64{w.ID})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"webhook": View(w, st[w.ID], clear)})
+	return nil
+}
+
 // WebhookID parses the :id parameter: positive integers only, else 404.
 func WebhookID(c *gin.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
@@ -295,12 +306,7 @@ func (s *Server) getWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	vs, err := s.views(c, []*engine.Webhook{w})
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"webhook": vs[0]})
-	return nil
+	return s.answerWebhook(c, w, false)
 }
 
 func (s *Server) replaceWebhook(c *gin.Context) error {
@@ -354,12 +360,7 @@ func (s *Server) update(c *gin.Context, prev *engine.Webhook, m map[string]any) 
 	if err := s.eng.UpdateWebhook(c, w); err != nil {
 		return err
 	}
-	vs, err := s.views(c, []*engine.Webhook{w})
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"webhook": vs[0]})
-	return nil
+	return s.answerWebhook(c, w, false)
 }
 
 func (s *Server) deleteWebhook(c *gin.Context) error {
@@ -497,12 +498,5 @@ func (s *Server) rotateSecret(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	vs, err := s.views(c, []*engine.Webhook{w})
-	if err != nil {
-		return err
-	}
-	v := vs[0]
-	v.SigningSecret = w.SigningSecret
-	c.JSON(http.StatusOK, gin.H{"webhook": v})
-	return nil
+	return s.answerWebhook(c, w, true)
 }
