@@ -131,14 +131,17 @@ func TestThreeProcesses(t *testing.T) {
 		}
 	}
 	redistest.Eventually(t, 120*time.Second, func() bool { ids, _ := rc.sum(); return ids == n }, "all %d delivered", n)
-	// Once the streams, the pending lists and the retry set are empty,
+	// Once the streams (read or not), the pending lists and the retry set are empty,
 	// nothing more can arrive: count then.
 	redistest.Eventually(t, 30*time.Second, func() bool {
 		ctx := context.Background()
 		p1, err1 := rdb.XPending(ctx, prefix+":events", "router").Result()
 		p2, err2 := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
 		z, err3 := rdb.ZCard(ctx, prefix+":retry").Result()
-		return err1 == nil && err2 == nil && err3 == nil && p1.Count == 0 && p2.Count == 0 && z == 0
+		// Acknowledged entries are deleted, so a length above zero is a
+		// promoted retry not read yet.
+		l, err4 := rdb.XLen(ctx, prefix+":deliveries").Result()
+		return err1 == nil && err2 == nil && err3 == nil && err4 == nil && p1.Count == 0 && p2.Count == 0 && z == 0 && l == 0
 	}, "queues drained")
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
