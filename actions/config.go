@@ -350,6 +350,9 @@ func DecodeConfig(m map[string]any) (WebhookConfig, error) {
 				c.RedundantURLs = append(c.RedundantURLs, p)
 			}
 		}
+		if c.URL == "" { // only separators
+			return c, problem.Invalid("http_url", rawURL, "Must be an absolute http or https URL")
+		}
 	case c.Hostname != "":
 		c.URL = "https://" + c.Hostname + c.Path
 		if err := checkURL("path", c.URL); err != nil {

@@ -21,6 +21,7 @@ func FuzzDecodeConfig(f *testing.F) {
 		`{"http_url":"https://e.com","timeout_seconds":30.5}`,
 		`{"http_url":"https://e.com","signing_secret":"whsec_****abcd"}`,
 		`{"http_url":"https://e.com","body":{"format":"form","fields":["file","meta.custom"],"template":"{}"}}`,
+		`{"http_url":" , ","hostname":"e.com"}`, // found by the fuzzer: separators only
 	} {
 		f.Add([]byte(s))
 	}
