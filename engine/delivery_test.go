@@ -140,10 +140,10 @@ func TestExhaustedAndRecovered(t *testing.T) {
 	if got := reqs[3].Header.Get("webhook-id"); got != dlv {
 		t.Errorf("manual retry sent webhook-id %q, want %q", got, dlv)
 	}
-	redistest.Eventually(t, 10*time.Second, func() bool {
+	redistest.Eventually(t, 30*time.Second, func() bool {
 		return len(ofType(t, ops.Requests(), "WEBHOOK_RECOVERED")) == 1
 	}, "WEBHOOK_RECOVERED")
-	redistest.Eventually(t, 5*time.Second, func() bool {
+	redistest.Eventually(t, 20*time.Second, func() bool {
 		d := deliveries(t, h, id, "?status=succeeded")
 		return len(d) == 1 && d[0].ID == dlv
 	}, "the resent delivery succeeded")
@@ -179,7 +179,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 		evs[i] = asset(i)
 	}
 	h.Send(evs...)
-	redistest.Eventually(t, 10*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == n },
+	redistest.Eventually(t, 30*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == n },
 		"all %d waiting for a retry", n)
 	rc.Wait(t, 2*n, 10*time.Second) // every delivery tried at least twice while down
 	up.Store(true)
@@ -262,7 +262,7 @@ func TestFiveDaysDisable(t *testing.T) {
 	id := h.CreateWebhook(map[string]any{"name": "dying", "http_url": rc.URL, "trigger_events": []string{"ASSET_ADDED"},
 		"retry_schedule": []string{"1h", "1h", "1h"}})
 	h.Send(asset(1))
-	redistest.Eventually(t, 10*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == 1 }, "first try failed")
+	redistest.Eventually(t, 30*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == 1 }, "first try failed")
 	if w := webhook(t, h, id); w["disabled"] != false {
 		t.Fatalf("disabled after one failure")
 	}
@@ -294,7 +294,7 @@ func TestIdempotentIngest(t *testing.T) {
 		t.Errorf("ids %v %v", first, second)
 	}
 	h.Send(asset(2)) // routed after both: once it arrives, so would a duplicate have
-	redistest.Eventually(t, 10*time.Second, func() bool {
+	redistest.Eventually(t, 30*time.Second, func() bool {
 		for _, r := range rc.Requests() {
 			if decode(t, r).Data.Asset["uuid"] == "asset-2" {
 				return true

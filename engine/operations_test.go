@@ -33,7 +33,7 @@ func TestDeliveryOperations(t *testing.T) {
 	path := fmt.Sprintf("/api/v2/admin/webhooks/%d", id)
 	// The condition errors at run time for an asset without meta: counted, no match.
 	h.Send(asset(0))
-	redistest.Eventually(t, 5*time.Second, func() bool {
+	redistest.Eventually(t, 20*time.Second, func() bool {
 		return strings.Contains(metrics(t, h), fmt.Sprintf(`assethooks_rule_errors_total{webhook="%d"} 1`, id))
 	}, "rule error counted")
 	// (PUT, not PATCH: PATCH answers 500 for now, see the report.)
@@ -44,7 +44,7 @@ func TestDeliveryOperations(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		h.Send(asset(i))
 	}
-	redistest.Eventually(t, 10*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == n }, "all retrying")
+	redistest.Eventually(t, 30*time.Second, func() bool { return stats(t, h, id).RetryQueueLength == n }, "all retrying")
 	s := stats(t, h, id)
 	if s.QueueLength != 0 || s.LatestRun == nil || s.LatestRun.Outcome != engine.StatusRetrying || *s.LatestRun.StatusCode != 500 {
 		t.Errorf("stats while failing: %+v", s)
@@ -96,7 +96,7 @@ func TestDeliveryOperations(t *testing.T) {
 	up.Store(true)
 	h.Must(http.StatusAccepted, "POST", path+"/deliveries/"+all[1].ID+"/retry", nil)
 	h.Must(http.StatusAccepted, "POST", path+"/deliveries/"+aborted+"/retry", nil)
-	redistest.Eventually(t, 10*time.Second, func() bool {
+	redistest.Eventually(t, 30*time.Second, func() bool {
 		return len(deliveries(t, h, id, "?status=succeeded")) == 2
 	}, "both resent deliveries succeeded")
 	s = stats(t, h, id)
@@ -118,7 +118,7 @@ func TestDeliveryOperations(t *testing.T) {
 	}
 
 	// The gauges follow Redis every PromoteEvery.
-	redistest.Eventually(t, 5*time.Second, func() bool {
+	redistest.Eventually(t, 20*time.Second, func() bool {
 		m := metrics(t, h)
 		return strings.Contains(m, "assethooks_queue_length 0") && strings.Contains(m, "assethooks_retry_queue_length 0")
 	}, "queue gauges at 0:\n%s", grepLines(metrics(t, h), "assethooks_"))
@@ -164,7 +164,7 @@ func TestAbortPending(t *testing.T) {
 	h.Send(asset(2))
 	h.Send(asset(3))
 	var pending []engine.Delivery
-	redistest.Eventually(t, 10*time.Second, func() bool {
+	redistest.Eventually(t, 30*time.Second, func() bool {
 		pending = pending[:0]
 		for _, d := range deliveries(t, h, id, "?status=pending") {
 			if d.ID != running {
@@ -180,7 +180,7 @@ func TestAbortPending(t *testing.T) {
 		h.Must(200, "POST", path+"/deliveries/"+d.ID+"/abort", nil)
 	}
 	close(release)
-	redistest.Eventually(t, 10*time.Second, func() bool {
+	redistest.Eventually(t, 30*time.Second, func() bool {
 		return len(deliveries(t, h, id, "?status=failed")) == 2 && stats(t, h, id).QueueLength == 0
 	}, "both aborted")
 	h.Send(asset(4))

@@ -120,13 +120,13 @@ func TestReclaimUnacknowledged(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]bool{deliveryID(ids[0], w.ID): true, deliveryID(ids[1], w.ID): true}
-		redistest.Eventually(t, 10*time.Second, func() bool { return len(rc.got()) >= 2 }, "both delivered")
+		redistest.Eventually(t, 30*time.Second, func() bool { return len(rc.got()) >= 2 }, "both delivered")
 		for _, id := range rc.got() {
 			if !want[id] {
 				t.Errorf("webhook-id %q, want one of %v", id, want)
 			}
 		}
-		redistest.Eventually(t, 5*time.Second, func() bool {
+		redistest.Eventually(t, 20*time.Second, func() bool {
 			p1, _ := rdb.XPending(ctx, e.k.events(), groupRouter).Result()
 			p2, _ := rdb.XPending(ctx, e.k.deliveries(), groupWorkers).Result()
 			return p1 != nil && p2 != nil && p1.Count == 0 && p2.Count == 0

@@ -237,7 +237,7 @@ func TestGracefulStop(t *testing.T) {
 	if _, err := a.Ingest(context.Background(), events(0, n)); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Eventually(t, 10*time.Second, func() bool { return arrived() == 2 }, "two running")
+	redistest.Eventually(t, 30*time.Second, func() bool { return arrived() == 2 }, "two running")
 	stopped := make(chan struct{})
 	go func() { a.Stop(); close(stopped) }()
 	close(gate)
@@ -265,12 +265,12 @@ func TestStreamsLost(t *testing.T) {
 	if _, err := e.Ingest(context.Background(), events(0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Eventually(t, 10*time.Second, func() bool { ids, _ := rc.sum(); return ids == 1 }, "first delivered")
+	redistest.Eventually(t, 30*time.Second, func() bool { ids, _ := rc.sum(); return ids == 1 }, "first delivered")
 	if err := rdb.Del(context.Background(), prefix+":events", prefix+":deliveries").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Ingest(context.Background(), events(1, 10)); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Eventually(t, 10*time.Second, func() bool { ids, _ := rc.sum(); return ids == 11 }, "delivered after the groups were lost")
+	redistest.Eventually(t, 30*time.Second, func() bool { ids, _ := rc.sum(); return ids == 11 }, "delivered after the groups were lost")
 }
