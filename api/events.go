@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/problem"
@@ -55,11 +56,21 @@ func (s *Server) ingest(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]gin.H, len(ids))
-	for i, id := range ids {
-		out[i] = gin.H{"id": id}
+	// The answer to the busiest route, encoded without reflection over maps.
+	type accepted struct {
+		ID string `json:"id"`
 	}
-	c.JSON(http.StatusAccepted, gin.H{"events": out})
+	out := struct {
+		Events []accepted `json:"events"`
+	}{make([]accepted, len(ids))}
+	for i, id := range ids {
+		out.Events[i].ID = id
+	}
+	b, err := gojson.Marshal(out)
+	if err != nil {
+		return err
+	}
+	c.Data(http.StatusAccepted, "application/json; charset=utf-8", b)
 	return nil
 }
 
