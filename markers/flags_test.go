@@ -53,3 +53,30 @@ func TestFlagsSurviveDAMEvents(t *testing.T) {
 		})
 	}
 }
+
+// A selection may name its project, so that webhooks scoped to a project
+// receive it; one without project_id reaches only unscoped webhooks.
+func TestSelectionInAProject(t *testing.T) {
+	t.Parallel()
+	h := setup(t, redistest.Embedded)
+	scoped, all := apitest.NewReceiver(t), apitest.NewReceiver(t)
+	h.Must(200, "POST", "/api/v2/admin/projects", map[string]any{"id": "brand", "name": "Brand"})
+	h.Must(200, "POST", "/api/v2/admin/markers", map[string]any{"name": "pick", "label": "Pick", "mode": "action"})
+	hook(h, scoped, []string{"ASSET_MARKER_SELECTED"}, map[string]any{"project_id": "brand"})
+	hook(h, all, []string{"ASSET_MARKER_SELECTED"}, nil)
+	added(h, image("p-1"))
+	h.Must(202, "POST", "/api/v2/assets/p-1/markers/pick", map[string]any{"project_id": "brand"})
+	h.Must(202, "POST", "/api/v2/markers/pick/select", map[string]any{"asset_ids": []string{"p-1"}})
+	all.Wait(t, 2, wait)
+	got := decode(t, scoped.Wait(t, 1, wait)[0])
+	if got.Data["project_id"] != "brand" {
+		t.Errorf("the scoped webhook got project_id %v", got.Data["project_id"])
+	}
+	redistest.Eventually(t, wait, func() bool { return all.Count() == 2 }, "both selections routed")
+	if n := scoped.Count(); n != 1 {
+		t.Errorf("the scoped webhook got %d selections, want only the one in its project", n)
+	}
+	if r := h.Admin("POST", "/api/v2/assets/p-1/markers/pick", map[string]any{"project_id": 7}); r.Status != 422 {
+		t.Errorf("a project_id that is not a string: %d %s", r.Status, r.Body)
+	}
+}

@@ -145,17 +145,22 @@ func (h *handler) offered(c *gin.Context) error {
 	return nil
 }
 
-// actor is who selected: the body's username, else the API key's id, from
-// the web interface.
-func actor(c *gin.Context, body map[string]any) (event.Actor, error) {
+// origin is who selected and in which project: the body's username, else
+// the API key's id, from the web interface; the body's optional project_id,
+// so that webhooks scoped to a project receive the selection.
+func origin(c *gin.Context, body map[string]any) (event.Actor, string, error) {
 	u, err := api.OptString(body, "username")
 	if err != nil {
-		return event.Actor{}, err
+		return event.Actor{}, "", err
 	}
 	if u == "" {
 		u = api.KeyID(c)
 	}
-	return event.Actor{Username: u, Interface: "web"}, nil
+	p, err := api.OptString(body, "project_id")
+	if err != nil {
+		return event.Actor{}, "", err
+	}
+	return event.Actor{Username: u, Interface: "web"}, p, nil
 }
 
 // set selects (on) or clears a marker on one asset and answers 202 with the
@@ -170,7 +175,7 @@ func (h *handler) set(on bool) api.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		who, err := actor(c, body)
+		who, project, err := origin(c, body)
 		if err != nil {
 			return err
 		}
@@ -193,7 +198,7 @@ func (h *handler) set(on bool) api.HandlerFunc {
 		if m.Mode == engine.MarkerFlag {
 			asset = withFlag(asset, m.Name, on)
 		}
-		ev := &event.Event{Type: typ, Actor: who, Asset: asset, Marker: m.Name}
+		ev := &event.Event{Type: typ, Actor: who, Asset: asset, Marker: m.Name, ProjectID: project}
 		ids, err := h.eng.Ingest(c, []*event.Event{ev})
 		if err != nil {
 			return err
@@ -264,7 +269,7 @@ func (h *handler) bulk(c *gin.Context) error {
 			return problem.Invalid("asset_ids["+strconv.Itoa(i)+"]", id, "Must be a non-empty String")
 		}
 	}
-	who, err := actor(c, body)
+	who, project, err := origin(c, body)
 	if err != nil {
 		return err
 	}
@@ -304,10 +309,10 @@ func (h *handler) bulk(c *gin.Context) error {
 				return err
 			}
 		}
-		evs = []*event.Event{{Type: event.MarkerSelected, Actor: who, Assets: assets, Marker: m.Name}}
+		evs = []*event.Event{{Type: event.MarkerSelected, Actor: who, Assets: assets, Marker: m.Name, ProjectID: project}}
 	default:
 		for _, a := range assets {
-			evs = append(evs, &event.Event{Type: event.MarkerSelected, Actor: who, Asset: a, Marker: m.Name})
+			evs = append(evs, &event.Event{Type: event.MarkerSelected, Actor: who, Asset: a, Marker: m.Name, ProjectID: project})
 		}
 	}
 	eids, err := h.eng.Ingest(c, evs)
