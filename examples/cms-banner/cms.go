@@ -149,19 +149,43 @@ func (c *CMS) verify(h http.Header, body []byte) bool {
 	return false
 }
 
+// webhookName names the webhook Setup registers, so a later run finds it.
+const webhookName = "CMS homepage banner"
+
 // Setup registers, against the assethooks at base with an admin key, the
-// webhook that calls hookURL and the marker bound to it (replacing a marker
-// left by an earlier run), and returns the webhook's signing secret.
+// webhook that calls hookURL and the marker bound to it, and returns the
+// webhook's signing secret. A webhook left by an earlier run (same name and
+// URL) is reused: its secret is rotated, since a secret is shown only when
+// it is made. A marker left by an earlier run is replaced.
 func Setup(ctx context.Context, client *http.Client, base, key, hookURL string) (string, error) {
-	var wh struct {
-		Webhook struct {
-			ID            int64  `json:"id"`
-			SigningSecret string `json:"signing_secret"`
-		} `json:"webhook"`
+	type webhook struct {
+		ID            int64  `json:"id"`
+		Name          string `json:"name"`
+		URL           string `json:"http_url"`
+		SigningSecret string `json:"signing_secret"`
 	}
-	err := call(ctx, client, "POST", base+"/api/v2/admin/webhooks", key, map[string]any{
-		"name": "CMS homepage banner", "http_url": hookURL, "trigger_events": []string{"ASSET_REMOVED"},
-	}, &wh)
+	var list struct {
+		Webhooks []webhook `json:"webhooks"`
+	}
+	if err := call(ctx, client, "GET", base+"/api/v2/admin/webhooks", key, nil, &list); err != nil {
+		return "", err
+	}
+	var wh struct {
+		Webhook webhook `json:"webhook"`
+	}
+	for _, w := range list.Webhooks {
+		if w.Name == webhookName && w.URL == hookURL {
+			wh.Webhook = w
+		}
+	}
+	var err error
+	if wh.Webhook.ID != 0 {
+		err = call(ctx, client, "POST", fmt.Sprintf("%s/api/v2/admin/webhooks/%d/rotate-secret", base, wh.Webhook.ID), key, nil, &wh)
+	} else {
+		err = call(ctx, client, "POST", base+"/api/v2/admin/webhooks", key, map[string]any{
+			"name": webhookName, "http_url": hookURL, "trigger_events": []string{"ASSET_REMOVED"},
+		}, &wh)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -191,11 +215,15 @@ func (e *statusError) Error() string {
 // call sends a JSON request to the assethooks API and decodes a 2xx answer
 // into out (when not nil).
 func call(ctx context.Context, client *http.Client, method, url, key string, in, out any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return err
 	}

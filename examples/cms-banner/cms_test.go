@@ -102,3 +102,27 @@ func TestCMSRefusesUnsigned(t *testing.T) {
 		t.Fatalf("unsigned call: %d, banner %v", w.Code, cms.Banner())
 	}
 }
+
+// Starting the example again reuses its webhook (a fresh secret by rotation)
+// instead of registering another one.
+func TestSetupTwiceReusesTheWebhook(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Extra: []func(*api.Server){markers.Routes}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hookURL := "http://127.0.0.1:1/webhooks/banner"
+	first, err := Setup(ctx, http.DefaultClient, h.URL, apitest.AdminKey, hookURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Setup(ctx, http.DefaultClient, h.URL, apitest.AdminKey, hookURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == second || !strings.HasPrefix(second, "whsec_") || strings.Contains(second, "*") {
+		t.Errorf("secrets: first %q, second %q", first, second)
+	}
+	if ws := h.Must(200, "GET", "/api/v2/admin/webhooks", nil)["webhooks"].([]any); len(ws) != 1 {
+		t.Errorf("%d webhooks after two runs, want 1", len(ws))
+	}
+}
