@@ -77,13 +77,16 @@ return out
 // JSON, b+9 due (ms).
 //
 // Counters move only when XACK acknowledged the entry, so a duplicate never
-// moves them twice. Returns per item: -1 not acked here; for ok 1 when the
-// webhook recovered from failures, else 0; for fail/retry the time (ms) of
-// the first failure since the last success.
+// moves them twice. Logs are trimmed, latest runs written and health moved
+// once per webhook per batch, after the items. Returns per item: -1 not
+// acked here; for a webhook's last outcome in the batch, 1 (ok) when it
+// recovered from failures, or (fail/retry) the time (ms) of the first
+// failure since the last success; else 0.
 var completeScript = redis.NewScript(`
 local group = ARGV[1]
 local n = tonumber(ARGV[2])
 local out = {}
+local trims, latest, health = {}, {}, {}
 for i = 1, n do
   local b = 5 + (i - 1) * 9
   local k = 7 + (i - 1) * 3
@@ -113,23 +116,37 @@ for i = 1, n do
       redis.call('SET', KEYS[k + 1], rec, 'EX', ARGV[3])
       if kind == 'ok' then
         redis.call('LPUSH', KEYS[k + 2], rec)
-        redis.call('LTRIM', KEYS[k + 2], 0, ARGV[4])
+        trims[KEYS[k + 2]] = true
       elseif kind == 'fail' then
         redis.call('LPUSH', KEYS[k + 3], rec)
-        redis.call('LTRIM', KEYS[k + 3], 0, ARGV[4])
+        trims[KEYS[k + 3]] = true
       end
     end
     if ARGV[b + 6] ~= '' then
-      redis.call('HSET', KEYS[6], w, ARGV[b + 6])
+      latest[w] = ARGV[b + 6]
     end
-    if kind == 'ok' then
-      res = redis.call('HDEL', KEYS[7], w)
-    elseif kind == 'fail' or kind == 'retry' then
-      redis.call('HSETNX', KEYS[7], w, ARGV[5])
-      res = tonumber(redis.call('HGET', KEYS[7], w))
+    if kind == 'ok' or kind == 'fail' or kind == 'retry' then
+      health[w] = {i, kind}
     end
   end
   out[i] = res
+end
+-- Once per log, per webhook: the trims, the latest run, and the health of
+-- the webhook's last outcome in the batch (which reports recovery, or the
+-- first failure since the last success).
+for key in pairs(trims) do
+  redis.call('LTRIM', key, 0, ARGV[4])
+end
+for w, run in pairs(latest) do
+  redis.call('HSET', KEYS[6], w, run)
+end
+for w, h in pairs(health) do
+  if h[2] == 'ok' then
+    out[h[1]] = redis.call('HDEL', KEYS[7], w)
+  else
+    redis.call('HSETNX', KEYS[7], w, ARGV[5])
+    out[h[1]] = tonumber(redis.call('HGET', KEYS[7], w))
+  end
 end
 return out
 `)
