@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,7 +68,10 @@ func New(t testing.TB, o Options) *Harness {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if cfg.Actions.Version == "" {
+		// Receivers in tests are loopback servers; nothing else is dialed,
+		// whatever a test (or a fuzzer) names as a target.
 		cfg.Actions.AllowPrivate, cfg.Actions.Version = true, "test"
+		cfg.Actions.Transport = LoopbackOnly()
 	}
 	eng, err := engine.New(rdb, cfg)
 	if err != nil {
@@ -258,4 +263,24 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// LoopbackOnly is a transport that dials loopback addresses only (IP
+// literals in 127.0.0.0/8 or ::1, and "localhost"), refusing any other host
+// without resolving it, so that a test never sends traffic off the machine.
+func LoopbackOnly() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Transport{
+		MaxIdleConnsPerHost: 256,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+				return nil, fmt.Errorf("apitest: %s is not a loopback address; tests dial loopback only", host)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+	}
 }
