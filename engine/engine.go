@@ -23,10 +23,11 @@ type Engine struct {
 	rdb redis.UniversalClient
 	cfg Config
 	k   keys
-	log func(msg string, args ...any)
 
 	state atomic.Pointer[state]
-	mu    sync.Mutex // serialises reloads
+	// ruleLogged holds, per webhook, when a run-time rule error was last logged.
+	ruleLogged sync.Map
+	mu         sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -72,7 +73,6 @@ func New(rdb redis.UniversalClient, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{rdb: rdb, cfg: cfg, k: keys{p: cfg.Prefix}, commits: make(chan *ingestReq), closed: make(chan struct{})}
-	e.log = cfg.Logger.Info
 	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
 	return e, nil
 }
@@ -168,17 +168,10 @@ func (e *Engine) bump(ctx context.Context) error {
 }
 
 func (e *Engine) reloadLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.RevisionEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, e.cfg.RevisionEvery, func() {
 		vals, err := e.rdb.MGet(ctx, e.k.rev(), e.k.aborts()).Result()
 		if err != nil {
-			continue
+			return
 		}
 		rev, aborts := num(vals[0]), num(vals[1])
 		e.abortRev.Store(aborts)
@@ -187,7 +180,7 @@ func (e *Engine) reloadLoop(ctx context.Context) {
 				e.cfg.Logger.Warn("engine: reload webhooks", "err", err)
 			}
 		}
-	}
+	})
 }
 
 // Reload reads every webhook and marker binding and swaps in a freshly

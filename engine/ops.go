@@ -17,21 +17,14 @@ import (
 // that have been idle for a day with nothing pending.
 func (e *Engine) reclaimLoop(ctx context.Context) {
 	evaluator := rules.NewEvaluator()
-	t := time.NewTicker(e.cfg.ClaimEvery)
-	defer t.Stop()
 	n := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, e.cfg.ClaimEvery, func() {
 		e.reclaim(ctx, e.k.events(), groupRouter, func(msgs []redis.XMessage) { e.route(ctx, evaluator, msgs) })
 		e.reclaim(ctx, e.k.deliveries(), groupWorkers, func(msgs []redis.XMessage) { e.workers.dispatch(ctx, msgs) })
 		if n++; n%100 == 0 {
 			e.reapConsumers(ctx)
 		}
-	}
+	})
 }
 
 func (e *Engine) reclaim(ctx context.Context, stream, group string, handle func([]redis.XMessage)) {
@@ -73,16 +66,7 @@ func (e *Engine) reapConsumers(ctx context.Context) {
 // promoteLoop moves due retries back to the deliveries stream. A short lock
 // lets one process do it per tick; the script itself moves each retry once.
 func (e *Engine) promoteLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.PromoteEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		e.promote(ctx)
-	}
+	every(ctx, e.cfg.PromoteEvery, func() { e.promote(ctx) })
 }
 
 func (e *Engine) promote(ctx context.Context) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	gojson "github.com/goccy/go-json"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -297,15 +296,13 @@ func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, e
 	return out
 }
 
-var ruleLogged sync.Map // webhook id → time of the last log line
-
 // ruleError counts a run-time rule error and logs it once per burst (10 s).
 func (e *Engine) ruleError(webhookID int64, what string, err error) {
 	e.cfg.Metrics.RuleErrors.WithLabelValues(itoa64(webhookID)).Inc()
 	now := time.Now()
-	if last, ok := ruleLogged.Load(webhookID); ok && now.Sub(last.(time.Time)) < 10*time.Second {
+	if last, ok := e.ruleLogged.Load(webhookID); ok && now.Sub(last.(time.Time)) < 10*time.Second {
 		return
 	}
-	ruleLogged.Store(webhookID, now)
+	e.ruleLogged.Store(webhookID, now)
 	e.cfg.Logger.Warn("engine: rule error at run time (no match)", "webhook", webhookID, "in", what, "err", err)
 }

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"github.com/assethooks/assethooks/actions"
 	"strconv"
+	"time"
 )
 
 func itoa64(i int64) string { return strconv.FormatInt(i, 10) }
@@ -34,4 +36,18 @@ func cloneConfig(c actions.WebhookConfig) actions.WebhookConfig {
 	c.RedundantURLs = append([]string(nil), c.RedundantURLs...)
 	c.Body.Fields = append([]string(nil), c.Body.Fields...)
 	return c
+}
+
+// every runs f each period until ctx ends (the first run after one period).
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
