@@ -1,6 +1,8 @@
 package actions
 
 import (
+	gojson "github.com/goccy/go-json"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +38,17 @@ type Delivery struct {
 // DefaultJSON is the json body of an event for a webhook without fields or
 // template: what Delivery.Encoded holds.
 func DefaultJSON(ev *event.Event) ([]byte, error) { return JSONBody(ev, nil, nil) }
+
+// DefaultJSONWith is DefaultJSON for an event of an asset type whose asset is
+// given as its canonical JSON (event.EncodeJSON) instead of in ev.Asset: the
+// same bytes, without decoding the asset.
+func DefaultJSONWith(ev *event.Event, asset []byte) ([]byte, error) {
+	data := buildData(ev, nil)
+	if ev.Assets == nil && event.IsAssetType(ev.Type) {
+		data["asset"] = gojson.RawMessage(asset)
+	}
+	return encodeJSON(newDocument(ev, data))
+}
 
 // DefaultBody is implemented by actions that can send Delivery.Encoded; it
 // reports whether they would, so that a caller may skip decoding the event.

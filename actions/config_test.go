@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +104,7 @@ func TestDecodeConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want a *problem.Error", err)
 			}
 			got := *pe
-			want := problem.Error{Status: http.StatusUnprocessableEntity, Field: tc.field, Msg: tc.msg}
+			want := problem.Error{Kind: problem.KindInvalid, Field: tc.field, Msg: tc.msg}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}

@@ -180,7 +180,7 @@ func TestMediaPocketExamples(t *testing.T) {
 func keysOf(t *testing.T, h *apitest.Harness) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	rdb := h.Engine.Redis()
+	rdb := h.Redis
 	out := map[string]string{}
 	ks, err := rdb.Keys(ctx, h.Prefix+"*").Result()
 	if err != nil {

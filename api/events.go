@@ -117,7 +117,7 @@ func condition(m map[string]any) (*rules.Condition, error) {
 	cond, err := rules.Compile(src)
 	if err != nil {
 		if ce, ok := err.(*rules.CompileError); ok {
-			return nil, &problem.Error{Status: http.StatusUnprocessableEntity, Field: "condition", Msg: ce.Msg,
+			return nil, &problem.Error{Kind: problem.KindInvalid, Field: "condition", Msg: ce.Msg,
 				Extra: map[string]any{"line": ce.Line, "column": ce.Column}}
 		}
 		return nil, err

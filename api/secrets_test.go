@@ -24,7 +24,7 @@ import (
 func redisDump(t *testing.T, h *apitest.Harness) string {
 	t.Helper()
 	ctx := context.Background()
-	rdb := h.Engine.Redis()
+	rdb := h.Redis
 	var b strings.Builder
 	for _, k := range rdb.Keys(ctx, h.Prefix+"*").Val() {
 		b.WriteString(k + "\n")

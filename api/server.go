@@ -143,7 +143,7 @@ func (s *Server) errors(c *gin.Context) {
 		for k, v := range pe.Extra {
 			body[k] = v
 		}
-		c.AbortWithStatusJSON(pe.Status, body)
+		c.AbortWithStatusJSON(statusOf(pe.Kind), body)
 	case errors.Is(err, engine.ErrNotFound):
 		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"error": "not found"})
 	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), s.eng.Ping(context.Background()) != nil:
@@ -152,6 +152,25 @@ func (s *Server) errors(c *gin.Context) {
 		s.cfg.Logger.Error("api: request failed", "path", c.FullPath(), "err", err)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
 	}
+}
+
+// statusOf is the HTTP status of an error kind.
+func statusOf(k problem.Kind) int {
+	switch k {
+	case problem.KindInvalid:
+		return http.StatusUnprocessableEntity
+	case problem.KindNotFound:
+		return http.StatusNotFound
+	case problem.KindConflict:
+		return http.StatusConflict
+	case problem.KindMalformed:
+		return http.StatusBadRequest
+	case problem.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case problem.KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 const (
@@ -217,7 +236,7 @@ func (s *Server) ready(c *gin.Context) error {
 }
 
 // errTooLarge is the answer to a body over the limit.
-var errTooLarge = &problem.Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+var errTooLarge = &problem.Error{Kind: problem.KindTooLarge, Msg: "request body too large"}
 
 // Body reads the request body up to the server's limit.
 func (s *Server) Body(c *gin.Context) ([]byte, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/assethooks/assethooks/engine/store"
 )
 
 // Group commit for ingest: requests that arrive while a script call is in
@@ -19,43 +21,35 @@ const commitBatch = 512
 // commitWorkers is how many script calls may be in flight at once.
 const commitWorkers = 4
 
-// ingestReq is one request's share of a script call: per event two keys
-// (idempotency, snapshot) and five arguments.
+// ingestReq is one request's share of a script call.
 type ingestReq struct {
-	n    int
-	keys []string
-	args []any
-	done chan ingestRes
-}
-
-type ingestRes struct {
-	queued []int64
-	err    error
+	evs  []store.NewEvent
+	done chan error
 }
 
 // commit queues a request for the committers and waits for its result or
 // for ctx (bounded by 2 s, so the API answers 503 in time when Redis is away).
-func (e *Engine) commit(ctx context.Context, r *ingestReq) ([]int64, error) {
+func (e *Engine) commit(ctx context.Context, r *ingestReq) error {
 	e.commitOnce.Do(func() {
 		for range commitWorkers {
 			go e.committer()
 		}
 	})
-	r.done = make(chan ingestRes, 1)
+	r.done = make(chan error, 1)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	select {
 	case e.commits <- r:
 	case <-ctx.Done():
-		return nil, unavailable(ctx.Err())
+		return unavailable(ctx.Err())
 	case <-e.closed:
-		return nil, unavailable(fmt.Errorf("engine stopped"))
+		return unavailable(fmt.Errorf("engine stopped"))
 	}
 	select {
-	case res := <-r.done:
-		return res.queued, res.err
+	case err := <-r.done:
+		return err
 	case <-ctx.Done():
-		return nil, unavailable(ctx.Err())
+		return unavailable(ctx.Err())
 	}
 }
 
@@ -69,13 +63,13 @@ func (e *Engine) committer() {
 			return
 		}
 		batch = append(batch[:0], r)
-		n := r.n
+		n := len(r.evs)
 	more:
 		for n < commitBatch {
 			select {
 			case r := <-e.commits:
 				batch = append(batch, r)
-				n += r.n
+				n += len(r.evs)
 			default:
 				break more
 			}
@@ -87,35 +81,24 @@ func (e *Engine) committer() {
 // runCommit runs one script call for a batch of requests and hands each its
 // share of the result.
 func (e *Engine) runCommit(batch []*ingestReq, n int) {
-	keys := make([]string, 1, 1+2*n)
-	keys[0] = e.k.events()
-	args := make([]any, 2, 2+5*n)
-	args[0], args[1] = n, int(e.cfg.IdempotencyTTL/time.Second)
-	for _, r := range batch {
-		keys = append(keys, r.keys...)
-		args = append(args, r.args...)
+	evs := batch[0].evs
+	if len(batch) > 1 {
+		evs = make([]store.NewEvent, 0, n)
+		for _, r := range batch {
+			evs = append(evs, r.evs...)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	res, err := ingestScript.Run(ctx, e.rdb, keys, args...).Int64Slice()
+	queued, err := e.st.Enqueue(ctx, evs, e.cfg.IdempotencyTTL)
 	cancel()
-	if err == nil && len(res) != n {
-		err = fmt.Errorf("ingest script answered %d results for %d events", len(res), n)
-	}
-	if err != nil {
-		err = unavailable(err)
-	}
-	var queued int64
-	off := 0
 	for _, r := range batch {
-		out := ingestRes{err: err}
-		if err == nil {
-			out.queued = res[off : off+r.n]
-			for _, q := range out.queued {
-				queued += q
-			}
-		}
-		off += r.n
-		r.done <- out
+		r.done <- err
 	}
-	e.cfg.Metrics.EventsIngested.Add(float64(queued))
+	var q int
+	for _, ok := range queued {
+		if ok {
+			q++
+		}
+	}
+	e.cfg.Metrics.EventsIngested.Add(float64(q))
 }

@@ -22,8 +22,6 @@ var DefaultRetrySchedule = []time.Duration{
 // Config configures an Engine. The zero value of every field means its
 // documented default, filled in by New.
 type Config struct {
-	// Prefix starts every key and must hold the hash tag: "{assethooks}".
-	Prefix string
 	// Consumer names this process in the consumer groups; unique per process
 	// (default host-pid-random).
 	Consumer string
@@ -81,9 +79,6 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Prefix == "" {
-		c.Prefix = "{assethooks}"
-	}
 	if c.Consumer == "" {
 		host, _ := os.Hostname()
 		c.Consumer = fmt.Sprintf("%s-%d-%06x", host, os.Getpid(), rand.IntN(1<<24))

@@ -5,28 +5,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/rules"
 )
 
 // Engine routes and delivers events; its methods are also the stores the API
 // reads and writes. Create it with New, run it with Start, end it with Stop.
 type Engine struct {
-	rdb redis.UniversalClient
+	st  *store.Store
 	cfg Config
-	k   keys
 
 	state atomic.Pointer[state]
 	// ruleLogged holds, per webhook, when a run-time rule error was last logged.
 	ruleLogged sync.Map
+	// sampled holds, per event type, when this process last kept a sample.
+	sampled sync.Map
 	mu         sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
@@ -34,9 +32,9 @@ type Engine struct {
 	wg       sync.WaitGroup
 	started  atomic.Bool
 	workers  *workers
-	// abortRev is the count of aborts of queued deliveries, as last seen: a
-	// job that waited checks its abort mark only when it moved meanwhile.
-	abortRev atomic.Int64
+	// aborts holds the abort marks of deliveries not finished, refreshed
+	// when the abort counter moves.
+	aborts abortMarks
 	// commits feeds the ingest committers; closed ends them at Stop.
 	commits    chan *ingestReq
 	commitOnce sync.Once
@@ -64,15 +62,21 @@ type hook struct {
 	tmpl     *rules.Template
 	schedule []time.Duration
 	raw      string // the stored JSON, to reuse the compiled hook while unchanged
+	// plain is set when the action sends the event's default json body as
+	// is (no fields, no template), which the router then hands it ready.
+	plain bool
 }
 
-// New returns an engine on rdb; it validates cfg after filling in defaults.
-func New(rdb redis.UniversalClient, cfg Config) (*Engine, error) {
+// sendsDefault reports whether the hook sends the default json body.
+func (h *hook) sendsDefault() bool { return h.plain }
+
+// New returns an engine on st; it validates cfg after filling in defaults.
+func New(st *store.Store, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{rdb: rdb, cfg: cfg, k: keys{p: cfg.Prefix}, commits: make(chan *ingestReq), closed: make(chan struct{})}
+	e := &Engine{st: st, cfg: cfg, commits: make(chan *ingestReq), closed: make(chan struct{})}
 	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
 	return e, nil
 }
@@ -80,8 +84,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Engine, error) {
 // Config returns the engine's configuration, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
-// Redis returns the engine's Redis client.
-func (e *Engine) Redis() redis.UniversalClient { return e.rdb }
+// Store returns the engine's storage layer.
+func (e *Engine) Store() *store.Store { return e.st }
 
 // Metrics returns the engine's metrics.
 func (e *Engine) Metrics() *Metrics { return e.cfg.Metrics }
@@ -93,7 +97,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("engine: already started")
 	}
-	if err := e.ensureGroups(ctx); err != nil {
+	if err := e.st.EnsureGroups(ctx); err != nil {
 		return err
 	}
 	if err := e.Reload(ctx); err != nil {
@@ -131,37 +135,9 @@ func (e *Engine) Stop() {
 	})
 }
 
-func (e *Engine) ensureGroups(ctx context.Context) error {
-	for _, s := range []struct{ stream, group string }{
-		{e.k.events(), groupRouter}, {e.k.deliveries(), groupWorkers},
-	} {
-		err := e.rdb.XGroupCreateMkStream(ctx, s.stream, s.group, "0").Err()
-		if err != nil && !isBusyGroup(err) {
-			return fmt.Errorf("engine: create group %s: %w", s.group, err)
-		}
-	}
-	return nil
-}
-
-const (
-	groupRouter  = "router"
-	groupWorkers = "workers"
-)
-
-func isBusyGroup(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP")
-}
-
-// isNoGroup reports a missing stream or consumer group (Redis restarted
-// without persistence). It looks inside the message because an error raised
-// by redis.call in a script carries the script's context around the code.
-func isNoGroup(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "NOGROUP")
-}
-
 // bump tells every process that the webhooks changed and reloads this one.
 func (e *Engine) bump(ctx context.Context) error {
-	if err := e.rdb.Incr(ctx, e.k.rev()).Err(); err != nil {
+	if err := e.st.Bump(ctx); err != nil {
 		return err
 	}
 	return e.Reload(ctx)
@@ -169,12 +145,11 @@ func (e *Engine) bump(ctx context.Context) error {
 
 func (e *Engine) reloadLoop(ctx context.Context) {
 	every(ctx, e.cfg.RevisionEvery, func() {
-		vals, err := e.rdb.MGet(ctx, e.k.rev(), e.k.aborts()).Result()
+		rev, aborts, err := e.st.Revision(ctx)
 		if err != nil {
 			return
 		}
-		rev, aborts := num(vals[0]), num(vals[1])
-		e.abortRev.Store(aborts)
+		e.aborts.refresh(ctx, e.st, aborts)
 		if rev != e.state.Load().rev {
 			if err := e.Reload(ctx); err != nil {
 				e.cfg.Logger.Warn("engine: reload webhooks", "err", err)
@@ -189,19 +164,20 @@ func (e *Engine) reloadLoop(ctx context.Context) {
 func (e *Engine) Reload(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	rev, err := e.rdb.Get(ctx, e.k.rev()).Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	rev, _, err := e.st.Revision(ctx)
+	if err != nil {
 		return fmt.Errorf("engine: read revision: %w", err)
 	}
-	all, err := e.rdb.HGetAll(ctx, e.k.webhooks()).Result()
+	all, err := e.st.Webhooks(ctx)
 	if err != nil {
 		return fmt.Errorf("engine: read webhooks: %w", err)
 	}
 	old := e.state.Load()
 	next := &state{rev: rev, hooks: make(map[int64]*hook, len(all)), markers: map[string][]int64{}}
 	var rs []*rules.Rule
-	for idStr, raw := range all {
-		id, _ := strconv.ParseInt(idStr, 10, 64)
+	for id, doc := range all {
+		raw := string(doc)
+		idStr := itoa64(id)
 		if h, ok := old.hooks[id]; ok && h.raw == raw {
 			next.hooks[id] = h
 			rs = append(rs, h.rule)
@@ -226,13 +202,13 @@ func (e *Engine) Reload(ctx context.Context) error {
 		rs = append(rs, h.rule)
 	}
 	next.index = rules.NewIndex(rs)
-	markers, err := e.rdb.HGetAll(ctx, e.k.markers()).Result()
+	markers, err := e.st.Markers(ctx)
 	if err == nil {
 		for name, raw := range markers {
 			var m struct {
 				WebhookIDs []int64 `json:"webhook_ids"`
 			}
-			if json.Unmarshal([]byte(raw), &m) == nil && len(m.WebhookIDs) > 0 {
+			if json.Unmarshal(raw, &m) == nil && len(m.WebhookIDs) > 0 {
 				next.markers[name] = m.WebhookIDs
 			}
 		}
@@ -278,6 +254,9 @@ func (e *Engine) compile(w *Webhook) (*hook, error) {
 		return nil, err
 	}
 	h.action = a
+	if db, ok := a.(actions.DefaultBody); ok && db.SendsDefaultJSON() && h.tmpl == nil {
+		h.plain = true
+	}
 	return h, nil
 }
 

@@ -5,15 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
-
 	"errors"
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	gojson "github.com/goccy/go-json"
 
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/problem"
 	"github.com/assethooks/assethooks/rules"
@@ -21,7 +20,7 @@ import (
 
 // ErrUnavailable is returned when Redis cannot be reached in time; the API
 // answers 503.
-var ErrUnavailable = errors.New("engine: redis unavailable")
+var ErrUnavailable = store.ErrUnavailable
 
 var b32 = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
@@ -37,65 +36,73 @@ func NewEventID(now time.Time) string {
 // an id seen in the last 24 hours is accepted again but not queued twice. It
 // returns only once every event is in Redis; ErrUnavailable when Redis does
 // not answer.
+//
+// Each event is encoded here once: its asset in the canonical form the
+// default json body carries (sorted keys, numbers verbatim, no HTML
+// escaping), so that the router can assemble that body from the bytes
+// without decoding the asset, and the rest of the envelope beside it.
 func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
 	now := e.now()
-	keys := make([]string, 0, 3*len(evs))
-	args := make([]any, 0, 7*len(evs))
+	out := make([]store.NewEvent, len(evs))
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
-		idem := "0"
+		n := &out[i]
 		if ev.ID == "" {
 			ev.ID = NewEventID(now)
 		} else {
-			idem = "1"
+			n.Idempotent = true
 		}
 		ids[i] = ev.ID
 		if ev.OccurredAt.IsZero() {
 			ev.OccurredAt = now.UTC()
 		}
-		op, assetJSON, flags, akey, fkey := "", "", "", e.k.events(), e.k.events()
+		n.ID, n.Type = ev.ID, ev.Type
+		if ev.Asset != nil {
+			b, err := event.EncodeJSON(ev.Asset)
+			if err != nil {
+				return nil, problem.Invalid("asset", nil, "Must be an Object")
+			}
+			n.Asset = b
+		}
 		if uuid := ev.AssetID(); uuid != "" {
-			akey, fkey = e.k.asset(uuid), e.k.flags(uuid)
-			if ev.Type == event.AssetRemoved {
-				op = "d"
-			} else {
-				b, err := gojson.Marshal(ev.Asset)
-				if err != nil {
-					return nil, problem.Invalid("asset", nil, "Must be an Object")
-				}
-				assetJSON = string(b)
-				op = "k"
-				if m, ok := ev.Asset["markers"]; ok {
-					op = "s"
-					if fb, err := gojson.Marshal(m); err == nil && m != nil {
-						flags = string(fb)
-					}
+			n.AssetID = uuid
+			switch {
+			case ev.Type == event.AssetRemoved:
+				n.Op = store.AssetDelete
+			case ev.Asset["markers"] != nil:
+				n.Op = store.AssetStore
+				n.Flags, _ = gojson.Marshal(ev.Asset["markers"])
+			default:
+				if _, has := ev.Asset["markers"]; has { // "markers": null clears them
+					n.Op, n.Flags = store.AssetStore, []byte("[]")
+				} else {
+					n.Op = store.AssetKeep
 				}
 			}
 		}
-		body, err := gojson.Marshal(ev)
+		env := *ev
+		env.Asset = nil
+		b, err := gojson.Marshal(&env)
 		if err != nil {
 			return nil, fmt.Errorf("engine: encode event: %w", err)
 		}
-		ik := e.k.events()
-		if idem == "1" {
-			ik = e.k.idem(ev.ID)
-		}
-		keys = append(keys, ik, akey, fkey)
-		args = append(args, ev.ID, idem, op, assetJSON, body, flags, ev.Type)
+		n.Envelope = b
 	}
-	if _, err := e.commit(ctx, &ingestReq{n: len(evs), keys: keys, args: args}); err != nil {
+	if err := e.commit(ctx, &ingestReq{evs: out}); err != nil {
 		return nil, err
 	}
 	return ids, nil
 }
 
 func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
 	var pe *problem.Error
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -104,12 +111,9 @@ func unavailable(err error) error {
 // Snapshot returns the last known representation of an asset, or nil when the
 // engine has not seen it (or it was removed).
 func (e *Engine) Snapshot(ctx context.Context, uuid string) (map[string]any, error) {
-	raw, err := e.rdb.Get(ctx, e.k.asset(uuid)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, unavailable(err)
+	raw, err := e.st.Snapshot(ctx, uuid)
+	if err != nil || raw == nil {
+		return nil, err
 	}
 	var m map[string]any
 	if err := event.UnmarshalJSONNumber(raw, &m); err != nil {
@@ -132,7 +136,7 @@ func (e *Engine) TestRule(ctx context.Context, cond *rules.Condition, ev *event.
 	env := rules.NewEnv(ev, old, e.now())
 	ok, err := rules.NewEvaluator().Eval(cond, env)
 	if err != nil {
-		return false, ev.Changes, problem.New(422, "condition failed at run time: %v", err)
+		return false, ev.Changes, problem.New(problem.KindInvalid, "condition failed at run time: %v", err)
 	}
 	return ok, ev.Changes, nil
 }

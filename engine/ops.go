@@ -6,8 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/rules"
 )
@@ -19,47 +18,53 @@ func (e *Engine) reclaimLoop(ctx context.Context) {
 	evaluator := rules.NewEvaluator()
 	n := 0
 	every(ctx, e.cfg.ClaimEvery, func() {
-		e.reclaim(ctx, e.k.events(), groupRouter, func(msgs []redis.XMessage) { e.route(ctx, evaluator, msgs) })
-		e.reclaim(ctx, e.k.deliveries(), groupWorkers, func(msgs []redis.XMessage) { e.workers.dispatch(ctx, msgs) })
+		e.reclaimEvents(ctx, evaluator)
+		e.reclaimDeliveries(ctx)
 		if n++; n%100 == 0 {
-			e.reapConsumers(ctx)
+			e.st.ReapConsumers(ctx, e.cfg.Consumer, 24*time.Hour)
 		}
 	})
 }
 
-func (e *Engine) reclaim(ctx context.Context, stream, group string, handle func([]redis.XMessage)) {
+func (e *Engine) reclaimEvents(ctx context.Context, evaluator *rules.Evaluator) {
 	start := "0-0"
 	for i := 0; i < 100 && ctx.Err() == nil; i++ {
-		msgs, next, err := e.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: group,
-			Consumer: e.cfg.Consumer, MinIdle: e.cfg.ClaimIdle, Start: start, Count: int64(e.cfg.BatchSize)}).Result()
+		es, next, err := e.st.ClaimEvents(ctx, e.cfg.Consumer, e.cfg.ClaimIdle, start, e.cfg.BatchSize)
 		if err != nil {
-			if isNoGroup(err) {
-				_ = e.ensureGroups(ctx)
+			if store.IsNoGroup(err) {
+				_ = e.st.EnsureGroups(ctx)
 			}
 			return
 		}
-		if len(msgs) > 0 {
-			e.cfg.Logger.Info("engine: took over unacknowledged entries", "stream", group, "count", len(msgs))
-			handle(msgs)
+		if len(es) > 0 {
+			e.cfg.Logger.Info("engine: took over unacknowledged events", "count", len(es))
+			e.route(ctx, evaluator, es)
 		}
-		if next == "0-0" || next == "" {
+		if next == "" {
 			return
 		}
 		start = next
 	}
 }
 
-func (e *Engine) reapConsumers(ctx context.Context) {
-	for _, s := range []struct{ stream, group string }{{e.k.events(), groupRouter}, {e.k.deliveries(), groupWorkers}} {
-		cs, err := e.rdb.XInfoConsumers(ctx, s.stream, s.group).Result()
+func (e *Engine) reclaimDeliveries(ctx context.Context) {
+	start := "0-0"
+	for i := 0; i < 100 && ctx.Err() == nil; i++ {
+		ds, next, err := e.st.ClaimDeliveries(ctx, e.cfg.Consumer, e.cfg.ClaimIdle, start, e.cfg.BatchSize)
 		if err != nil {
-			continue
-		}
-		for _, c := range cs {
-			if c.Name != e.cfg.Consumer && c.Pending == 0 && c.Idle > 24*time.Hour {
-				e.rdb.XGroupDelConsumer(ctx, s.stream, s.group, c.Name)
+			if store.IsNoGroup(err) {
+				_ = e.st.EnsureGroups(ctx)
 			}
+			return
 		}
+		if len(ds) > 0 {
+			e.cfg.Logger.Info("engine: took over unacknowledged deliveries", "count", len(ds))
+			e.workers.dispatch(ctx, ds)
+		}
+		if next == "" {
+			return
+		}
+		start = next
 	}
 }
 
@@ -71,17 +76,16 @@ func (e *Engine) promoteLoop(ctx context.Context) {
 
 func (e *Engine) promote(ctx context.Context) {
 	defer e.gauges(ctx)
-	ok, err := e.rdb.SetNX(ctx, e.k.promoteLock(), e.cfg.Consumer, max(e.cfg.PromoteEvery*3/4, time.Second)).Result()
+	ok, err := e.st.Lock(ctx, "promote", e.cfg.Consumer, max(e.cfg.PromoteEvery*3/4, time.Second))
 	if err != nil || !ok {
 		return
 	}
 	// The lock only saves the others a useless round trip: the script moves
 	// each due retry once whoever runs it. It is released at once, so a
 	// server whose TTLs do not run (miniredis) does not keep it forever.
-	defer unlockScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.promoteLock()}, e.cfg.Consumer)
+	defer e.st.Unlock(context.WithoutCancel(ctx), "promote", e.cfg.Consumer)
 	for ctx.Err() == nil {
-		n, err := promoteScript.Run(ctx, e.rdb, []string{e.k.retry(), e.k.retry() + ":msg", e.k.deliveries()},
-			e.now().UnixMilli(), 500).Int()
+		n, err := e.st.Promote(ctx, e.now(), 500)
 		if err != nil || n < 500 {
 			break
 		}
@@ -90,14 +94,12 @@ func (e *Engine) promote(ctx context.Context) {
 
 // gauges sets the queue-length gauges from Redis.
 func (e *Engine) gauges(ctx context.Context) {
-	pipe := e.rdb.Pipeline()
-	ql := pipe.XLen(ctx, e.k.deliveries())
-	rl := pipe.ZCard(ctx, e.k.retry())
-	if _, err := pipe.Exec(ctx); err != nil {
+	q, r, err := e.st.Gauges(ctx)
+	if err != nil {
 		return
 	}
-	e.cfg.Metrics.QueueLength.Set(float64(ql.Val()))
-	e.cfg.Metrics.RetryQueueLength.Set(float64(rl.Val()))
+	e.cfg.Metrics.QueueLength.Set(float64(q))
+	e.cfg.Metrics.RetryQueueLength.Set(float64(r))
 }
 
 // emit queues one of the engine's own events about a webhook.
@@ -127,7 +129,7 @@ func (e *Engine) emit(typ string, h *hook, reason string, d *Delivery) {
 func (e *Engine) disable(id int64, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if ok, err := e.rdb.SetNX(ctx, e.k.disabling(id), e.cfg.Consumer, time.Minute).Result(); err != nil || !ok {
+	if ok, err := e.st.Guard(ctx, id, e.cfg.Consumer, time.Minute); err != nil || !ok {
 		return
 	}
 	w, err := e.GetWebhook(ctx, id)
@@ -138,10 +140,10 @@ func (e *Engine) disable(id int64, reason string) {
 	w.UpdatedAt = At(e.now())
 	if err := e.save(ctx, w); err != nil {
 		e.cfg.Logger.Warn("engine: could not disable webhook", "webhook", id, "err", err)
-		e.rdb.Del(ctx, e.k.disabling(id))
+		_ = e.st.Unguard(ctx, id)
 		return
 	}
-	e.rdb.HDel(ctx, e.k.health(), itoa64(id))
+	_ = e.st.ClearHealth(ctx, id)
 	e.cfg.Logger.Warn("engine: webhook disabled", "webhook", id, "reason", reason)
 	e.emit(event.WebhookDisabled, &hook{w: w}, reason, nil)
 }

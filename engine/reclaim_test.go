@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/redistest"
 	"github.com/assethooks/assethooks/internal/secret"
@@ -52,12 +53,12 @@ func newTestEngine(t *testing.T, rdb redis.UniversalClient, prefix string, cfg C
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Prefix, cfg.Box = prefix, box
+	cfg.Box = box
 	cfg.Actions = actions.Options{AllowPrivate: true, Version: "test"}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e, err := New(rdb, cfg)
+	e, err := New(store.New(rdb, prefix), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestReclaimUnacknowledged(t *testing.T) {
 		ctx := context.Background()
 		rc := newIDReceiver(t)
 		e := newTestEngine(t, rdb, prefix, Config{ClaimIdle: 500 * time.Millisecond})
-		if err := e.ensureGroups(ctx); err != nil {
+		if err := e.st.EnsureGroups(ctx); err != nil {
 			t.Fatal(err)
 		}
 		w := createHook(t, e, rc.URL)
@@ -102,19 +103,20 @@ func TestReclaimUnacknowledged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		read := func(stream, group, consumer string) []redis.XMessage {
-			res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: consumer,
-				Streams: []string{stream, ">"}, Count: 1, Block: -1}).Result()
-			if err != nil || len(res) != 1 || len(res[0].Messages) != 1 {
-				t.Fatalf("read %s as %s: %v %v", stream, consumer, res, err)
+		readEvent := func(consumer string) []store.EventEntry {
+			es, err := e.st.ReadEvents(ctx, consumer, 1, -1)
+			if err != nil || len(es) != 1 {
+				t.Fatalf("read an event as %s: %v %v", consumer, es, err)
 			}
-			return res[0].Messages
+			return es
 		}
 		// The dead router read the first event and never routed it.
-		read(e.k.events(), groupRouter, "dead-router")
+		readEvent("dead-router")
 		// A live router routed the second; the dead worker read its delivery.
-		e.route(ctx, rules.NewEvaluator(), read(e.k.events(), groupRouter, "helper"))
-		read(e.k.deliveries(), groupWorkers, "dead-worker")
+		e.route(ctx, rules.NewEvaluator(), readEvent("helper"))
+		if ds, err := e.st.ReadDeliveries(ctx, "dead-worker", 1, -1); err != nil || len(ds) != 1 {
+			t.Fatalf("read a delivery as dead-worker: %v %v", ds, err)
+		}
 
 		if err := e.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -127,8 +129,8 @@ func TestReclaimUnacknowledged(t *testing.T) {
 			}
 		}
 		redistest.Eventually(t, 20*time.Second, func() bool {
-			p1, _ := rdb.XPending(ctx, e.k.events(), groupRouter).Result()
-			p2, _ := rdb.XPending(ctx, e.k.deliveries(), groupWorkers).Result()
+			p1, _ := rdb.XPending(ctx, prefix+":events", store.GroupRouter).Result()
+			p2, _ := rdb.XPending(ctx, prefix+":deliveries", store.GroupWorkers).Result()
 			return p1 != nil && p2 != nil && p1.Count == 0 && p2.Count == 0
 		}, "nothing left pending")
 		st, err := e.Stats(ctx, []int64{w.ID})

@@ -1,35 +1,34 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-
-	"errors"
-	"fmt"
-	gojson "github.com/goccy/go-json"
 	"math/rand/v2"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/assethooks/assethooks/actions"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/rules"
 )
+
+// The router reads events in batches, matches each against the rule index
+// and writes the batch's deliveries, stored events and acknowledgement in
+// one script call (store.Route), which writes only for entries still
+// pending: a batch routed twice queues nothing twice.
+//
+// An event is decoded here once, and its asset only when something needs
+// it: a condition, a folder scope or a template of a candidate webhook, a
+// previous snapshot to derive changes from, or marker flags to merge. Else
+// the default json body is assembled from the asset's stored bytes.
 
 func (e *Engine) routeLoop(ctx context.Context) {
 	ev := rules.NewEvaluator()
 	var fails int
 	for ctx.Err() == nil {
-		res, err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: groupRouter, Consumer: e.cfg.Consumer,
-			Streams: []string{e.k.events(), ">"}, Count: int64(e.cfg.BatchSize), Block: e.cfg.Block,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			fails = 0
-			continue
-		}
+		entries, err := e.st.ReadEvents(ctx, e.cfg.Consumer, e.cfg.BatchSize, e.cfg.Block)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -41,36 +40,25 @@ func (e *Engine) routeLoop(ctx context.Context) {
 		if fails > 0 {
 			// A read whose reply was lost left entries in our own pending
 			// list: route them now rather than after ClaimIdle.
-			e.ownPending(ctx, e.k.events(), groupRouter, nil, func(msgs []redis.XMessage) { e.route(ctx, ev, msgs) })
+			e.ownPendingEvents(ctx, func(es []store.EventEntry) { e.route(ctx, ev, es) })
 		}
 		fails = 0
-		for _, s := range res {
-			e.route(ctx, ev, s.Messages)
-		}
+		e.route(ctx, ev, entries)
 	}
 }
 
-// ownPending hands this consumer's pending entries of a stream to handle,
-// in batches, skipping those skip reports as still in hand.
-func (e *Engine) ownPending(ctx context.Context, stream, group string, skip func(id string) bool, handle func([]redis.XMessage)) {
+// ownPendingEvents hands this consumer's pending events to handle, in batches.
+func (e *Engine) ownPendingEvents(ctx context.Context, handle func([]store.EventEntry)) {
 	start := "0"
 	for i := 0; i < 100 && ctx.Err() == nil; i++ {
-		res, err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: e.cfg.Consumer,
-			Streams: []string{stream, start}, Count: int64(e.cfg.BatchSize), Block: -1}).Result()
-		if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+		es, next, err := e.st.OwnPendingEvents(ctx, e.cfg.Consumer, start, e.cfg.BatchSize)
+		if err != nil || next == "" {
 			return
 		}
-		msgs := res[0].Messages
-		start = msgs[len(msgs)-1].ID
-		var todo []redis.XMessage
-		for _, m := range msgs {
-			if m.Values != nil && (skip == nil || !skip(m.ID)) {
-				todo = append(todo, m)
-			}
-		}
-		if len(todo) > 0 {
-			e.cfg.Logger.Info("engine: resuming own unacknowledged entries", "stream", group, "count", len(todo))
-			handle(todo)
+		start = next
+		if len(es) > 0 {
+			e.cfg.Logger.Info("engine: resuming own unacknowledged events", "count", len(es))
+			handle(es)
 		}
 	}
 }
@@ -81,8 +69,8 @@ func (e *Engine) trouble(ctx context.Context, what string, err error, fails int)
 	if fails == 1 || fails%50 == 0 {
 		e.cfg.Logger.Warn("engine: redis trouble, retrying", "what", what, "err", err)
 	}
-	if isNoGroup(err) {
-		_ = e.ensureGroups(ctx)
+	if store.IsNoGroup(err) {
+		_ = e.st.EnsureGroups(ctx)
 	}
 	d := time.Duration(min(fails, 10)) * 100 * time.Millisecond
 	select {
@@ -93,72 +81,36 @@ func (e *Engine) trouble(ctx context.Context, what string, err error, fails int)
 
 type routed struct {
 	hook *hook
-	data json.RawMessage
+	data json.RawMessage // a template's result
 }
 
 // route matches a batch of events and writes their deliveries and acks in one
-// MULTI. On failure the events stay pending and are routed again, yielding
-// the same delivery ids.
-func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []redis.XMessage) {
-	if len(msgs) == 0 {
+// script call. On failure the events stay pending and are routed again,
+// yielding the same delivery ids.
+func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries []store.EventEntry) {
+	if len(entries) == 0 {
 		return
 	}
 	st := e.state.Load()
 	now := e.now()
-	type out struct {
-		ev      *event.Event
-		body    []byte
-		matched []routed
+	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.RecordTTL,
+		SampleCap: samplesKept}
+	if rand.IntN(16) == 0 { // keep the indexes bounded without a trim per batch
+		b.IndexCap = e.cfg.IndexCap
 	}
-	var outs []out
-	ids := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		ids = append(ids, m.ID)
-		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) {
+	for _, m := range entries {
+		b.Entries = append(b.Entries, m.Entry)
+		if m.Type != "" && !st.wanted(m.Type) {
 			e.cfg.Metrics.EventsRouted.Inc()
 			continue // nobody subscribes to this type: acknowledged unread
 		}
-		ev, old, err := decodeEntry(m)
-		if err != nil {
-			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.ID, "err", err)
-			continue
-		}
 		e.cfg.Metrics.EventsRouted.Inc()
-		ev.Changes = rules.Changes(ev, old)
-		env := rules.NewEnv(ev, old, now)
-		matched := e.match(st, evaluator, ev, env)
-		if len(matched) == 0 {
-			continue
+		if err := e.routeOne(st, evaluator, m, now, b); err != nil {
+			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.Entry, "err", err)
 		}
-		body, err := storedEvent(ev)
-		if err != nil {
-			e.cfg.Logger.Error("engine: event does not encode", "event", ev.ID, "err", err)
-			continue
-		}
-		outs = append(outs, out{ev, body, matched})
-	}
-	write := func(pipe redis.Pipeliner) error {
-		for _, o := range outs {
-			pipe.Set(ctx, e.k.event(o.ev.ID), o.body, e.cfg.RecordTTL)
-			for _, r := range o.matched {
-				e.queueDelivery(ctx, pipe, o.ev, r.hook.w.ID, r.data, now)
-			}
-		}
-		sampled := map[string]bool{}
-		for i := len(outs) - 1; i >= 0; i-- { // the newest event of each type is kept as a sample
-			if t := outs[i].ev.Type; !sampled[t] {
-				sampled[t] = true
-				b := outs[i].body
-				pipe.LPush(ctx, e.k.sample(t), b[bytes.IndexByte(b, '\n')+1:]) // the event, without its body
-				pipe.LTrim(ctx, e.k.sample(t), 0, samplesKept-1)
-			}
-		}
-		pipe.XAck(ctx, e.k.events(), groupRouter, ids...)
-		pipe.XDel(ctx, e.k.events(), ids...)
-		return nil
 	}
 	for fails := 1; ; fails++ {
-		_, err := e.rdb.TxPipelined(context.WithoutCancel(ctx), write)
+		_, err := e.st.Route(context.WithoutCancel(ctx), b)
 		if err == nil {
 			return
 		}
@@ -169,61 +121,109 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 	}
 }
 
-// queueDelivery adds one new delivery to a MULTI: the stream entry, its
-// counter, its record and its place in the webhook's index.
-func (e *Engine) queueDelivery(ctx context.Context, pipe redis.Pipeliner, ev *event.Event, webhookID int64, data json.RawMessage, now time.Time) {
-	msg := message{D: deliveryID(ev.ID, webhookID), W: webhookID, E: ev.ID, T: ev.Type, C: now.UnixMilli(), X: data}
-	mb, _ := gojson.Marshal(msg)
-	rec, _ := gojson.Marshal(Delivery{ID: msg.D, EventID: ev.ID, EventType: ev.Type, WebhookID: webhookID,
-		Status: StatusPending, CreatedAt: At(now)})
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.k.deliveries(), Values: []any{"j", mb}})
-	pipe.HIncrBy(ctx, e.k.qlen(), itoa64(webhookID), 1)
-	pipe.Set(ctx, e.k.delivery(msg.D), rec, e.cfg.RecordTTL)
-	pipe.ZAdd(ctx, e.k.index(webhookID), redis.Z{Score: float64(now.UnixMilli()), Member: msg.D})
-	if rand.IntN(16) == 0 { // keep the index bounded without a trim per delivery
-		pipe.ZRemRangeByRank(ctx, e.k.index(webhookID), 0, int64(-e.cfg.IndexCap-1))
-	}
-}
-
-// storedEvent is how a routed event is kept for its deliveries: its default
-// json body, encoded here once for all of them, a newline, then the event.
-func storedEvent(ev *event.Event) ([]byte, error) {
-	def, err := actions.DefaultJSON(ev)
-	if err != nil {
-		return nil, err
-	}
-	body, err := gojson.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(def)+1+len(body))
-	out = append(append(append(out, def...), '\n'), body...)
-	return out, nil
-}
-
-func decodeEntry(m redis.XMessage) (*event.Event, map[string]any, error) {
-	raw, _ := m.Values["e"].(string)
+// routeOne matches one event and adds what it yields to the batch.
+func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEntry, now time.Time, b *store.RouteBatch) error {
 	var ev event.Event
-	if err := event.UnmarshalJSONNumber([]byte(raw), &ev); err != nil {
-		return nil, nil, err
+	if err := event.UnmarshalJSONNumber([]byte(m.Envelope), &ev); err != nil {
+		return err
 	}
-	if f, _ := m.Values["m"].(string); f != "" && ev.Asset != nil {
+	decoded := false
+	var old map[string]any
+	if m.Asset != "" && (m.Old != "" || m.Flags != "" || ev.Previous != nil || st.needsAsset(&ev)) {
+		if err := decodeAsset(&ev, m); err != nil {
+			return err
+		}
+		decoded = true
+		old = ev.Previous
+		if old == nil && m.Old != "" {
+			if err := event.UnmarshalJSONNumber([]byte(m.Old), &old); err != nil {
+				return err
+			}
+		}
+	}
+	ev.Changes = rules.Changes(&ev, old)
+	env := rules.NewEnv(&ev, old, now)
+	matched := e.match(st, evaluator, &ev, env)
+	if len(matched) == 0 {
+		return nil
+	}
+	var body, full []byte
+	var err error
+	if decoded || m.Asset == "" {
+		if body, err = actions.DefaultJSON(&ev); err == nil {
+			full, err = gojson.Marshal(&ev)
+		}
+	} else {
+		if body, err = actions.DefaultJSONWith(&ev, []byte(m.Asset)); err == nil {
+			full = withAsset([]byte(m.Envelope), m.Asset)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	stored := make([]byte, 0, len(body)+1+len(full))
+	stored = append(append(append(stored, body...), '\n'), full...)
+	b.Events = append(b.Events, store.StoredEvent{Entry: m.Entry, ID: ev.ID, Value: stored})
+	if e.sampleDue(ev.Type, now) {
+		b.Samples = append(b.Samples, store.Sample{Type: ev.Type, Value: full})
+	}
+	for _, r := range matched {
+		msg := message{D: deliveryID(ev.ID, r.hook.w.ID), W: r.hook.w.ID, E: ev.ID, T: ev.Type, C: now.UnixMilli(), X: r.data}
+		mb, _ := gojson.Marshal(&msg)
+		rec, _ := gojson.Marshal(&Delivery{ID: msg.D, EventID: ev.ID, EventType: ev.Type, WebhookID: msg.W,
+			Status: StatusPending, CreatedAt: At(now)})
+		d := store.NewDelivery{Entry: m.Entry, WebhookID: msg.W, DeliveryID: msg.D, Message: mb, Record: rec, Created: msg.C}
+		if r.hook.sendsDefault() && len(r.data) == 0 {
+			d.Body = body
+		}
+		b.Deliveries = append(b.Deliveries, d)
+	}
+	return nil
+}
+
+// decodeAsset decodes an entry's asset into ev, with the kept marker flags
+// merged in when the DAM's asset carries none.
+func decodeAsset(ev *event.Event, m store.EventEntry) error {
+	if err := event.UnmarshalJSONNumber([]byte(m.Asset), &ev.Asset); err != nil {
+		return err
+	}
+	if m.Flags != "" && ev.Asset != nil {
 		if _, has := ev.Asset["markers"]; !has { // the flags users set, which the DAM does not know
 			var flags []any
-			if event.UnmarshalJSONNumber([]byte(f), &flags) == nil {
+			if event.UnmarshalJSONNumber([]byte(m.Flags), &flags) == nil {
 				ev.Asset["markers"] = flags
 			}
 		}
 	}
-	old := ev.Previous
-	if old == nil {
-		if o, _ := m.Values["o"].(string); o != "" {
-			if err := event.UnmarshalJSONNumber([]byte(o), &old); err != nil {
-				return nil, nil, fmt.Errorf("snapshot: %w", err)
-			}
-		}
+	return nil
+}
+
+// withAsset splices an asset's JSON into an event's JSON that lacks it.
+func withAsset(envelope []byte, asset string) []byte {
+	if len(envelope) < 2 || envelope[len(envelope)-1] != '}' {
+		return envelope
 	}
-	return &ev, old, nil
+	out := make([]byte, 0, len(envelope)+len(asset)+10)
+	out = append(out, envelope[:len(envelope)-1]...)
+	if len(envelope) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"asset":`...)
+	out = append(out, asset...)
+	return append(out, '}')
+}
+
+// samplesKept is how many recent events of each type are kept as samples.
+const samplesKept = 3
+
+// sampleDue reports whether this process should keep an event of type t as
+// a sample now: at most one a second per type.
+func (e *Engine) sampleDue(t string, now time.Time) bool {
+	if v, ok := e.sampled.Load(t); ok && now.Sub(v.(time.Time)) < time.Second {
+		return false
+	}
+	e.sampled.Store(t, now)
+	return true
 }
 
 // wanted reports whether any webhook may receive events of type t: one
@@ -235,9 +235,31 @@ func (st *state) wanted(t string) bool {
 	return (t == event.MarkerSelected || t == event.MarkerCleared) && len(st.markers) > 0
 }
 
+// needsAsset reports whether matching an event reads its asset: a
+// candidate webhook's condition, folder scope or template.
+func (st *state) needsAsset(ev *event.Event) bool {
+	need := func(h *hook) bool {
+		return h != nil && (h.rule.Condition != nil || h.rule.Folder != "" || h.tmpl != nil)
+	}
+	for _, r := range st.index.Candidates(ev.Type) {
+		if need(st.hooks[r.ID]) {
+			return true
+		}
+	}
+	if ev.Marker != "" {
+		for _, id := range st.markers[ev.Marker] {
+			if need(st.hooks[id]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // match returns the webhooks an event goes to: those whose rule matches, and
-// for marker events the webhooks the marker fires directly (whose condition
-// still applies). A webhook never receives the engine's events about itself.
+// for marker events the webhooks the marker fires directly (whatever their
+// triggers; their project, folder, user scopes and condition still apply).
+// A webhook never receives the engine's events about itself.
 func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env) []routed {
 	var self int64 = -1
 	if ev.Webhook != nil {
@@ -261,42 +283,31 @@ func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, e
 		}
 		out = append(out, r)
 	}
-	for _, r := range st.index.Candidates(ev.Type) {
-		if r.ID == self {
-			continue
+	try := func(h *hook) {
+		if h == nil || h.w.ID == self {
+			return
 		}
-		ok, err := r.Match(evaluator, env)
+		ok, err := h.rule.Match(evaluator, env)
 		if err != nil {
-			e.ruleError(r.ID, "condition", err)
-			continue
+			e.ruleError(h.w.ID, "condition", err)
+			return
 		}
 		if ok {
-			add(st.hooks[r.ID])
+			add(h)
 		}
+	}
+	for _, r := range st.index.Candidates(ev.Type) {
+		try(st.hooks[r.ID])
 	}
 	if ev.Marker != "" && (ev.Type == event.MarkerSelected || ev.Type == event.MarkerCleared) {
 		for _, id := range st.markers[ev.Marker] {
-			h := st.hooks[id]
-			if h == nil || h.w.Disabled || id == self {
-				continue
-			}
-			if h.rule.Condition != nil {
-				ok, err := evaluator.Eval(h.rule.Condition, env)
-				if err != nil {
-					e.ruleError(id, "condition", err)
-					continue
-				}
-				if !ok {
-					continue
-				}
-			}
-			add(h)
+			try(st.hooks[id])
 		}
 	}
 	return out
 }
 
-// ruleError counts a run-time rule error and logs it once per burst (10 s).
+// ruleError counts a run-time rule error and logs it once per burst.
 func (e *Engine) ruleError(webhookID int64, what string, err error) {
 	e.cfg.Metrics.RuleErrors.WithLabelValues(itoa64(webhookID)).Inc()
 	now := time.Now()

@@ -10,15 +10,12 @@ import (
 	"github.com/assethooks/assethooks/rules"
 )
 
-// samplesKept is how many recent events of each type are kept as samples.
-const samplesKept = 3
-
 // Samples returns recent events of a type (newest first), or a synthetic one
 // when none was seen: what a "test" button or a Zapier sample shows.
 func (e *Engine) Samples(ctx context.Context, typ string) ([]*event.Event, error) {
-	raws, err := e.rdb.LRange(ctx, e.k.sample(typ), 0, samplesKept-1).Result()
+	raws, err := e.st.Samples(ctx, typ, samplesKept)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	var out []*event.Event
 	for _, raw := range raws {

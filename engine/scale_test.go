@@ -17,6 +17,7 @@ import (
 
 	"github.com/assethooks/assethooks/actions"
 	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/redistest"
 	"github.com/assethooks/assethooks/internal/secret"
@@ -29,10 +30,10 @@ func startEngine(t *testing.T, rdb redis.UniversalClient, prefix string, cfg eng
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Prefix, cfg.Box = prefix, box
+	cfg.Box = box
 	cfg.Actions = actions.Options{AllowPrivate: true, Version: "test"}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := engine.New(rdb, cfg)
+	e, err := engine.New(store.New(rdb, prefix), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,16 +134,7 @@ func TestThreeProcesses(t *testing.T) {
 	redistest.Eventually(t, 120*time.Second, func() bool { ids, _ := rc.sum(); return ids == n }, "all %d delivered", n)
 	// Once the streams (read or not), the pending lists and the retry set are empty,
 	// nothing more can arrive: count then.
-	redistest.Eventually(t, 30*time.Second, func() bool {
-		ctx := context.Background()
-		p1, err1 := rdb.XPending(ctx, prefix+":events", "router").Result()
-		p2, err2 := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
-		z, err3 := rdb.ZCard(ctx, prefix+":retry").Result()
-		// Acknowledged entries are deleted, so a length above zero is a
-		// promoted retry not read yet.
-		l, err4 := rdb.XLen(ctx, prefix+":deliveries").Result()
-		return err1 == nil && err2 == nil && err3 == nil && err4 == nil && p1.Count == 0 && p2.Count == 0 && z == 0 && l == 0
-	}, "queues drained")
+	waitDrained(t, rdb, prefix)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	var failedFirst int

@@ -115,6 +115,18 @@ func UnmarshalJSONNumber(data []byte, v any) error {
 	return nil
 }
 
+// EncodeJSON encodes v in the canonical form of delivered bodies: compact,
+// map keys sorted, json.Number verbatim, no HTML escaping.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := gojson.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // Decode validates one envelope decoded from JSON (numbers as json.Number)
 // and returns the event. Errors are *problem.Error naming the field; now is
 // the default occurred_at.

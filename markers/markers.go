@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,7 +56,7 @@ func (c *conditions) compile(src string) (*rules.Condition, error) {
 	if err != nil {
 		var ce *rules.CompileError
 		if errors.As(err, &ce) {
-			return nil, &problem.Error{Status: http.StatusUnprocessableEntity, Field: "condition",
+			return nil, &problem.Error{Kind: problem.KindInvalid, Field: "condition",
 				Msg:   fmt.Sprintf("Invalid parameter 'condition': %s (line %d, column %d)", ce.Msg, ce.Line, ce.Column),
 				Extra: map[string]any{"line": ce.Line, "column": ce.Column}}
 		}

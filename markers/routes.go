@@ -187,11 +187,11 @@ func (h *handler) set(on bool) api.HandlerFunc {
 		typ := event.MarkerSelected
 		if on {
 			if !h.conds.offered(m, asset, h.eng.Config().Now()) {
-				return problem.New(http.StatusUnprocessableEntity, "marker %s is not offered for asset %s", m.Name, id)
+				return problem.New(problem.KindInvalid, "marker %s is not offered for asset %s", m.Name, id)
 			}
 		} else {
 			if m.Mode != engine.MarkerFlag {
-				return problem.New(http.StatusUnprocessableEntity, "marker %s is an action: only flags can be cleared", m.Name)
+				return problem.New(problem.KindInvalid, "marker %s is an action: only flags can be cleared", m.Name)
 			}
 			typ = event.MarkerCleared
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/assethooks/assethooks/actions"
 	"github.com/assethooks/assethooks/api"
 	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/internal/secret"
 	"github.com/assethooks/assethooks/markers"
 )
@@ -249,8 +250,8 @@ func serve(args []string, out io.Writer) error {
 	}
 	defer rdb.Close()
 
-	eng, err := engine.New(rdb, engine.Config{
-		Prefix: s.prefix, ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger,
+	eng, err := engine.New(store.New(rdb, s.prefix), engine.Config{
+		ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger,
 		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
 	})
 	if err != nil {

@@ -3,6 +3,8 @@
 package apitest
 
 import (
+	"github.com/redis/go-redis/v9"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/assethooks/assethooks/api"
 	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/internal/redistest"
 	"github.com/assethooks/assethooks/internal/secret"
 )
@@ -44,7 +47,9 @@ type Harness struct {
 	Engine *engine.Engine
 	Server *api.Server
 	Prefix string
-	Logs   *LogBuffer
+	// Redis is the harness's Redis, for tests that look at what is stored.
+	Redis redis.UniversalClient
+	Logs  *LogBuffer
 }
 
 // New starts an engine and an httptest API server; both stop when the test ends.
@@ -55,7 +60,6 @@ func New(t testing.TB, o Options) *Harness {
 	}
 	rdb, prefix := redistest.Open(t, o.Backend)
 	cfg := o.Engine
-	cfg.Prefix = prefix
 	if cfg.Box == nil {
 		box, err := secret.NewBox("test-secret-key-0123456789abcdef-0123456789")
 		if err != nil {
@@ -73,7 +77,7 @@ func New(t testing.TB, o Options) *Harness {
 		cfg.Actions.AllowPrivate, cfg.Actions.Version = true, "test"
 		cfg.Actions.Transport = LoopbackOnly()
 	}
-	eng, err := engine.New(rdb, cfg)
+	eng, err := engine.New(store.New(rdb, prefix), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +88,7 @@ func New(t testing.TB, o Options) *Harness {
 		Logger: cfg.Logger, Extra: o.Extra, MaxBody: o.MaxBody})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); eng.Stop() })
-	return &Harness{T: t, URL: hs.URL, Engine: eng, Server: srv, Prefix: prefix, Logs: logs}
+	return &Harness{T: t, URL: hs.URL, Engine: eng, Server: srv, Prefix: prefix, Redis: rdb, Logs: logs}
 }
 
 // Response is an API answer.

@@ -1,19 +1,34 @@
-// Package problem is the typed error every layer returns for bad client input,
-// so that the API's one error middleware can map it to a status and a JSON body.
+// Package problem is the typed error every layer returns for bad client input
+// and for the failures a caller branches on. An Error carries a Kind
+// (invalid, not found, conflict, …), never an HTTP status: the API's one
+// error middleware maps the kind to a status and a JSON body, so the layers
+// below it know nothing of HTTP.
 package problem
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
-// Error is a client-facing failure: an HTTP status, the field it concerns (if
-// any) and a message shown as {"error": Message}.
+// Kind is what sort of failure an Error is.
+type Kind int
+
+// The kinds of Error, with the status the API answers them with.
+const (
+	KindInvalid     Kind = iota + 1 // a missing, mistyped or refused parameter: 422
+	KindNotFound                    // an unknown object: 404
+	KindConflict                    // the object's state forbids it (exists, finished): 409
+	KindMalformed                   // a body that is not the JSON expected: 400
+	KindTooLarge                    // a body over the limit: 413
+	KindUnavailable                 // storage unreachable: 503
+)
+
+// Error is a client-facing failure: its kind, the field it concerns (if any)
+// and a message shown as {"error": Message}.
 type Error struct {
-	Status int
-	Field  string
-	Msg    string
+	Kind  Kind
+	Field string
+	Msg   string
 	// Extra holds additional members of the JSON error body (line, column).
 	Extra map[string]any
 }
@@ -21,15 +36,15 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string { return e.Msg }
 
-// New returns an Error with the given status and message.
-func New(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+// New returns an Error of the given kind and message.
+func New(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Invalid is a 422 for field: "Invalid parameter '<field>' value <v>: <why>",
-// the Media Pocket wording used for every parameter.
+// Invalid is a KindInvalid error for field: "Invalid parameter '<field>'
+// value <v>: <why>", the Media Pocket wording used for every parameter.
 func Invalid(field string, value any, why string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Field: field,
+	return &Error{Kind: KindInvalid, Field: field,
 		Msg: fmt.Sprintf("Invalid parameter '%s' value %s: %s", field, Show(value), why)}
 }
 
@@ -55,14 +70,23 @@ func Show(v any) string {
 	return s
 }
 
-// NotFound is a 404 with the given message.
+// NotFound is a KindNotFound error with the given message.
 func NotFound(what string) *Error {
-	return &Error{Status: http.StatusNotFound, Msg: what}
+	return &Error{Kind: KindNotFound, Msg: what}
 }
 
-// BadRequest is a 400 with the given message.
+// BadRequest is a KindMalformed error with the given message.
 func BadRequest(format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Kind: KindMalformed, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOf is the kind of err when it is (or wraps) an *Error, else 0.
+func KindOf(err error) Kind {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return 0
 }
 
 // Prefix returns err with its field (and message) placed under prefix, as in

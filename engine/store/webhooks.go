@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NextWebhookID returns a new webhook id (1, 2, …).
+func (s *Store) NextWebhookID(ctx context.Context) (int64, error) {
+	id, err := s.rdb.Incr(ctx, s.k.webhookSeq()).Result()
+	return id, unavailable(err)
+}
+
+// PutWebhook stores a webhook's document and moves the revision, in one
+// MULTI.
+func (s *Store) PutWebhook(ctx context.Context, id int64, doc []byte) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, s.k.webhooks(), itoa(id), doc)
+		p.Incr(ctx, s.k.rev())
+		return nil
+	})
+	return unavailable(err)
+}
+
+// Webhook returns a webhook's document, or ErrNotFound.
+func (s *Store) Webhook(ctx context.Context, id int64) ([]byte, error) {
+	b, err := s.rdb.HGet(ctx, s.k.webhooks(), itoa(id)).Bytes()
+	if err == redis.Nil {
+		return nil, ErrNotFound
+	}
+	return b, unavailable(err)
+}
+
+// Webhooks returns every webhook's document by id.
+func (s *Store) Webhooks(ctx context.Context) (map[int64][]byte, error) {
+	all, err := s.rdb.HGetAll(ctx, s.k.webhooks()).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make(map[int64][]byte, len(all))
+	for k, v := range all {
+		id, err := strconv.ParseInt(k, 10, 64)
+		if err == nil {
+			out[id] = []byte(v)
+		}
+	}
+	return out, nil
+}
+
+// DeleteWebhook removes a webhook with its records, index, logs and
+// figures, and moves the revision; ErrNotFound when it did not exist. Its
+// queued deliveries are dropped when they come up.
+func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
+	n, err := s.rdb.HDel(ctx, s.k.webhooks(), itoa(id)).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	w := itoa(id)
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.k.records(id), s.k.index(id), s.k.failedLog(id))
+		p.HDel(ctx, s.k.latest(), w)
+		p.HDel(ctx, s.k.health(), w)
+		p.HDel(ctx, s.k.qlen(), w)
+		p.HDel(ctx, s.k.rlen(), w)
+		p.Incr(ctx, s.k.rev())
+		return nil
+	})
+	return unavailable(err)
+}
+
+// Figures are a webhook's live figures as stored.
+type Figures struct {
+	Queued, Retrying int64
+	Latest           []byte // the latest run's JSON, nil for none
+}
+
+// Figures returns the live figures of webhooks in one round trip.
+func (s *Store) Figures(ctx context.Context, ids []int64) (map[int64]Figures, error) {
+	out := make(map[int64]Figures, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = itoa(id)
+	}
+	pipe := s.rdb.Pipeline()
+	q := pipe.HMGet(ctx, s.k.qlen(), fields...)
+	r := pipe.HMGet(ctx, s.k.rlen(), fields...)
+	l := pipe.HMGet(ctx, s.k.latest(), fields...)
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, unavailable(err)
+	}
+	for i, id := range ids {
+		f := Figures{Queued: max(num(q.Val()[i]), 0), Retrying: max(num(r.Val()[i]), 0)}
+		if s, ok := l.Val()[i].(string); ok {
+			f.Latest = []byte(s)
+		}
+		out[id] = f
+	}
+	return out, nil
+}
+
+// ClearHealth forgets a webhook's failure clock (it was disabled, or
+// enabled again).
+func (s *Store) ClearHealth(ctx context.Context, id int64) error {
+	return unavailable(s.rdb.HDel(ctx, s.k.health(), itoa(id)).Err())
+}
