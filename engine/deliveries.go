@@ -146,4 +146,3 @@ func (e *Engine) AbortDelivery(ctx context.Context, webhookID int64, id string) 
 	}
 	return d, nil
 }
-

@@ -25,7 +25,7 @@ type Engine struct {
 	ruleLogged sync.Map
 	// sampled holds, per event type, when this process last kept a sample.
 	sampled sync.Map
-	mu         sync.Mutex // serialises reloads
+	mu      sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc

@@ -233,4 +233,3 @@ func (s *Store) Samples(ctx context.Context, typ string, n int) ([]string, error
 	v, err := s.rdb.LRange(ctx, s.k.sample(typ), 0, int64(n-1)).Result()
 	return v, unavailable(err)
 }
-
