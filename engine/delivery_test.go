@@ -15,10 +15,17 @@ import (
 	"github.com/assethooks/assethooks/internal/redistest"
 )
 
-// setup starts an engine and API on the real Redis with cfg.
-func setup(t *testing.T, cfg engine.Config) *apitest.Harness {
+// setup starts an engine and API on the given backend with cfg.
+func setup(t *testing.T, backend redistest.Backend, cfg engine.Config) *apitest.Harness {
 	t.Helper()
-	return apitest.New(t, apitest.Options{Backend: redistest.Real, Engine: cfg})
+	return apitest.New(t, apitest.Options{Backend: backend, Engine: cfg})
+}
+
+// bothBackends runs a test on the embedded server and on real Redis.
+func bothBackends(t *testing.T, f func(t *testing.T, backend redistest.Backend)) {
+	for _, b := range redistest.Backends {
+		t.Run(string(b), func(t *testing.T) { f(t, b) })
+	}
 }
 
 // payload is the part of a delivered body the tests look at.
@@ -96,9 +103,11 @@ func webhook(t *testing.T, h *apitest.Harness, id int64) map[string]any {
 // failed log after the schedule and emits WEBHOOK_DELIVERY_FAILED to the
 // subscribed webhook, never to the failing one; a manual retry sends it again
 // with the same webhook-id, and the success emits WEBHOOK_RECOVERED.
-func TestExhaustedAndRecovered(t *testing.T) {
+func TestExhaustedAndRecovered(t *testing.T) { bothBackends(t, testExhaustedAndRecovered) }
+
+func testExhaustedAndRecovered(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{RetrySchedule: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}})
+	h := setup(t, backend, engine.Config{RetrySchedule: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond}})
 	ops, _ := watcher(t, h)
 	var up atomic.Bool
 	bad := apitest.NewReceiver(t)
@@ -159,11 +168,13 @@ func TestExhaustedAndRecovered(t *testing.T) {
 
 // TestReceiverDownThenUp: every delivery made while the receiver was down
 // arrives once it is back, on a compressed schedule.
-func TestReceiverDownThenUp(t *testing.T) {
+func TestReceiverDownThenUp(t *testing.T) { bothBackends(t, testReceiverDownThenUp) }
+
+func testReceiverDownThenUp(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
 	sched := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 		800 * time.Millisecond, time.Second, time.Second, time.Second, time.Second, time.Second}
-	h := setup(t, engine.Config{RetrySchedule: sched})
+	h := setup(t, backend, engine.Config{RetrySchedule: sched})
 	var up atomic.Bool
 	rc := apitest.NewReceiver(t)
 	rc.Respond = func(apitest.Request) (int, string) {
@@ -199,9 +210,11 @@ func TestReceiverDownThenUp(t *testing.T) {
 
 // TestRetryAfter: a 429 with Retry-After: 1 is retried after about a second,
 // not after the 10 ms of the schedule.
-func TestRetryAfter(t *testing.T) {
+func TestRetryAfter(t *testing.T) { bothBackends(t, testRetryAfter) }
+
+func testRetryAfter(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{RetrySchedule: []time.Duration{10 * time.Millisecond}})
+	h := setup(t, backend, engine.Config{RetrySchedule: []time.Duration{10 * time.Millisecond}})
 	var n atomic.Int32
 	rc := apitest.NewReceiver(t)
 	rc.Respond = func(apitest.Request) (int, string) {
@@ -227,9 +240,11 @@ func TestRetryAfter(t *testing.T) {
 
 // TestGoneDisables: 410 disables the webhook at once, with the reason, and
 // emits WEBHOOK_DISABLED.
-func TestGoneDisables(t *testing.T) {
+func TestGoneDisables(t *testing.T) { bothBackends(t, testGoneDisables) }
+
+func testGoneDisables(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{})
+	h := setup(t, backend, engine.Config{})
 	ops, _ := watcher(t, h)
 	rc := apitest.NewReceiver(t)
 	rc.Status = http.StatusGone
@@ -251,11 +266,13 @@ func TestGoneDisables(t *testing.T) {
 
 // TestFiveDaysDisable: a webhook that keeps failing for five days (a fake
 // clock) is disabled with the reason stored, and WEBHOOK_DISABLED is emitted.
-func TestFiveDaysDisable(t *testing.T) {
+func TestFiveDaysDisable(t *testing.T) { bothBackends(t, testFiveDaysDisable) }
+
+func testFiveDaysDisable(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
 	var skew atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	h := setup(t, engine.Config{Now: now})
+	h := setup(t, backend, engine.Config{Now: now})
 	ops, _ := watcher(t, h)
 	rc := apitest.NewReceiver(t)
 	rc.Status = http.StatusInternalServerError
@@ -282,9 +299,11 @@ func TestFiveDaysDisable(t *testing.T) {
 }
 
 // TestIdempotentIngest: the same event id twice → both 202, one delivery.
-func TestIdempotentIngest(t *testing.T) {
+func TestIdempotentIngest(t *testing.T) { bothBackends(t, testIdempotentIngest) }
+
+func testIdempotentIngest(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{})
+	h := setup(t, backend, engine.Config{})
 	rc := apitest.NewReceiver(t)
 	h.CreateWebhook(map[string]any{"name": "once", "http_url": rc.URL, "trigger_events": []string{"ASSET_ADDED"}})
 	ev := asset(1)

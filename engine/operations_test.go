@@ -17,9 +17,11 @@ import (
 // TestDeliveryOperations: the delivery log by status with limit and paging,
 // live queue figures, abort and manual retry of retrying and failed
 // deliveries, and /metrics.
-func TestDeliveryOperations(t *testing.T) {
+func TestDeliveryOperations(t *testing.T) { bothBackends(t, testDeliveryOperations) }
+
+func testDeliveryOperations(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{})
+	h := setup(t, backend, engine.Config{})
 	var up atomic.Bool
 	rc := apitest.NewReceiver(t)
 	rc.Respond = func(apitest.Request) (int, string) {
@@ -138,9 +140,11 @@ func TestDeliveryOperations(t *testing.T) {
 // TestAbortPending: deliveries that wait for their first attempt (one in the
 // lane's backlog, one snoozed because the lane is full) are aborted and never
 // sent.
-func TestAbortPending(t *testing.T) {
+func TestAbortPending(t *testing.T) { bothBackends(t, testAbortPending) }
+
+func testAbortPending(t *testing.T, backend redistest.Backend) {
 	t.Parallel()
-	h := setup(t, engine.Config{PerWebhook: 1, Backlog: 1})
+	h := setup(t, backend, engine.Config{PerWebhook: 1, Backlog: 1})
 	release := make(chan struct{})
 	var once atomic.Bool
 	rc := apitest.NewReceiver(t)

@@ -208,7 +208,10 @@ func TestIsolation(t *testing.T) {
 // puts waiting deliveries back in Redis; nothing stays pending in the
 // stopped engine's name, and a second engine delivers the rest.
 func TestGracefulStop(t *testing.T) {
-	rdb, prefix := redistest.Open(t, redistest.Real)
+	redistest.Each(t, testGracefulStop)
+}
+
+func testGracefulStop(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -247,7 +250,10 @@ func TestGracefulStop(t *testing.T) {
 // without persistence), the router and the workers recreate the groups and
 // go on by themselves.
 func TestStreamsLost(t *testing.T) {
-	rdb, prefix := redistest.Open(t, redistest.Real)
+	redistest.Each(t, testStreamsLost)
+}
+
+func testStreamsLost(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	rc := newTally(t)
 	e := startEngine(t, rdb, prefix, engine.Config{})
 	hookOn(t, e, "sink", rc.URL, nil, 10)
