@@ -165,7 +165,7 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 	stored = append(append(append(stored, body...), '\n'), full...)
 	b.Events = append(b.Events, store.StoredEvent{Entry: m.Entry, ID: ev.ID, Value: stored})
 	if e.sampleDue(ev.Type, now) {
-		b.Samples = append(b.Samples, store.Sample{Type: ev.Type, Value: full})
+		b.Samples = append(b.Samples, store.Sample{Entry: m.Entry, Type: ev.Type, Value: full})
 	}
 	for _, r := range matched {
 		msg := message{D: deliveryID(ev.ID, r.hook.w.ID), W: r.hook.w.ID, E: ev.ID, T: ev.Type, C: now.UnixMilli(), X: r.data}

@@ -54,6 +54,7 @@ type NewDelivery struct {
 
 // Sample is one event kept as a sample of its type.
 type Sample struct {
+	Entry string // the stream entry it came from
 	Type  string
 	Value []byte
 }
@@ -70,7 +71,7 @@ type Sample struct {
 // [5] index cap (0: no trim); then the n entry ids; then ns and ns triples
 // (entry, event id, value); then nw and the nw webhook ids; then nd and nd
 // septets (entry, webhook j, delivery id, message, body, record, created
-// ms); then nsm, the sample cap, and nsm sample values. Returns how many
+// ms); then nsm, the sample cap, and nsm pairs (entry, value). Returns how many
 // entries were still pending.
 var routeScript = redis.NewScript(`
 local group, consumer = ARGV[1], ARGV[2]
@@ -135,9 +136,11 @@ for j = 1, nw do
 end
 local nsm, scap = tonumber(ARGV[p + 1]), ARGV[p + 2]; p = p + 2
 for i = 1, nsm do
-  local key = KEYS[4 + 2 * nw + i]
-  redis.call('LPUSH', key, ARGV[p + i])
-  redis.call('LTRIM', key, 0, scap)
+  if live[ARGV[p + 2 * i - 1]] then
+    local key = KEYS[4 + 2 * nw + i]
+    redis.call('LPUSH', key, ARGV[p + 2 * i])
+    redis.call('LTRIM', key, 0, scap)
+  end
 end
 if #ids > 0 then
   redis.call('XACK', KEYS[1], group, unpack(ids))
@@ -169,7 +172,7 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 		keys = append(keys, s.k.sample(sm.Type))
 	}
 	ttl := max(int64(b.Retention/time.Second), 60)
-	args := make([]any, 0, 10+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+len(b.Samples))
+	args := make([]any, 0, 10+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples))
 	args = append(args, GroupRouter, b.Consumer, len(b.Entries), ttl, b.IndexCap)
 	for _, e := range b.Entries {
 		args = append(args, e)
@@ -188,7 +191,7 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 	}
 	args = append(args, len(b.Samples), max(b.SampleCap-1, 0))
 	for _, sm := range b.Samples {
-		args = append(args, sm.Value)
+		args = append(args, sm.Entry, sm.Value)
 	}
 	n, err := routeScript.Run(ctx, s.rdb, keys, args...).Int()
 	return n, unavailable(err)
