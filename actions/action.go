@@ -196,11 +196,14 @@ func (r *Registry) Names() []string {
 	return names
 }
 
+// TypeWebhook is the registered name of the webhook action.
+const TypeWebhook = "webhook"
+
 // Builtin returns a new registry holding the built-in action types:
 // "webhook".
 func Builtin() *Registry {
 	r := NewRegistry()
-	r.Register("webhook", webhookFactory)
+	r.Register(TypeWebhook, webhookFactory)
 	return r
 }
 

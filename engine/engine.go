@@ -249,7 +249,7 @@ func (e *Engine) compile(w *Webhook) (*hook, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := e.cfg.Registry.New("webhook", cfg, e.cfg.Actions)
+	a, err := e.cfg.Registry.New(w.actionType(), cfg, e.cfg.Actions)
 	if err != nil {
 		return nil, err
 	}

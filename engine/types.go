@@ -64,6 +64,9 @@ type Webhook struct {
 	Folder         string   `json:"folder,omitempty"`
 	Users          []string `json:"webhook_users"`
 	RetrySchedule  []string `json:"retry_schedule,omitempty"`
+	// Action names the action type (Config.Registry) that runs the
+	// configuration; "webhook" when empty.
+	Action string `json:"action,omitempty"`
 	actions.WebhookConfig
 	CreatedAt Time `json:"created_at"`
 	UpdatedAt Time `json:"updated_at"`

@@ -65,7 +65,7 @@ func (e *Engine) CreateWebhook(ctx context.Context, w *Webhook) error {
 		return err
 	}
 	now := At(e.now())
-	w.ID, w.CreatedAt, w.UpdatedAt = id, now, now
+	w.ID, w.CreatedAt, w.UpdatedAt, w.Action = id, now, now, w.actionType()
 	return e.save(ctx, w)
 }
 
@@ -79,7 +79,7 @@ func (e *Engine) UpdateWebhook(ctx context.Context, w *Webhook) error {
 	if err := e.Check(w); err != nil {
 		return err
 	}
-	w.CreatedAt, w.Kind, w.Owner = old.CreatedAt, old.Kind, old.Owner
+	w.CreatedAt, w.Kind, w.Owner, w.Action = old.CreatedAt, old.Kind, old.Owner, old.actionType()
 	w.UpdatedAt = At(e.now())
 	return e.save(ctx, w)
 }
@@ -98,6 +98,14 @@ func (e *Engine) save(ctx context.Context, w *Webhook) error {
 		return err
 	}
 	return e.Reload(ctx)
+}
+
+// actionType is the registered action type that runs the webhook.
+func (w *Webhook) actionType() string {
+	if w.Action == "" {
+		return actions.TypeWebhook
+	}
+	return w.Action
 }
 
 // GetWebhook returns a stored webhook with its secrets open.
