@@ -1,41 +1,59 @@
-// Package engine is the heart of assethooks: the Redis Streams queue, the
-// stores, the router, the delivery workers and the retry scheduler.
+// Package engine is the heart of assethooks: the router, the delivery
+// workers, the maintenance loops (retry promotion, take-over of abandoned
+// work, disabling) and the stores the API reads and writes. Every Redis key,
+// script and call lives beneath it, in engine/store; the engine itself
+// imports neither go-redis nor net/http.
 //
-// Data enters through Ingest, which appends events to the events stream in one
-// Lua script per request (idempotency key, asset snapshot swap and XADD
-// together, so the snapshot order is the acceptance order). The router reads
-// events in batches (XREADGROUP COUNT), derives what changed from the snapshot
-// that the script stored beside each event, matches the in-memory rule index
-// (rules.Index, rebuilt when the revision counter moves) and writes one
-// delivery per matching webhook to the deliveries stream in one MULTI with the
-// event's ack. Workers read deliveries in batches, run each through its
-// webhook's action in a per-webhook lane, and record outcomes in batches with
-// one Lua script that acks, moves counters and writes logs together, so that
-// queue_length and retry_queue_length never drift from the streams. Failed
-// attempts wait in a sorted set; the scheduler moves due ones back to the
-// deliveries stream under a short lock.
+// Data enters through Ingest, which encodes each event once (its asset in
+// the canonical form delivered bodies carry, beside a small envelope) and
+// appends it to the events stream in one script call per group of requests
+// (store.Enqueue: idempotency key, asset snapshot swap and XADD together, so
+// the snapshot order is the acceptance order).
 //
-// Isolation: every webhook has a lane with a concurrency cap
-// (Config.PerWebhook) and a small backlog; a delivery whose lane is full is
-// snoozed back to the retry set for a second without counting as an attempt,
-// so a hanging receiver holds at most its cap of workers and never stops the
-// reader from feeding the others. All backlogs together stay under half of
-// what the reader may hold, so several slow lanes cannot starve it either;
-// up to Workers/PerWebhook receivers may hang at once before the workers
-// themselves run short.
+// The router (router.go) reads events in batches, decodes each envelope,
+// and decodes the asset only when something needs it: a candidate webhook's
+// condition, folder scope or template, a previous snapshot to derive the
+// changes from, or marker flags to merge. It matches the in-memory rule
+// index (rules.Index, rebuilt when the revision counter moves) and writes
+// the batch in one script call (store.Route): the stored events (a hash per
+// routing minute, kept Config.RecordTTL), one stream entry per delivery
+// (carrying its ready body when its webhook sends the default json body),
+// and per webhook its counter, records and index, in batched commands. The
+// script writes only for entries still pending in the router group, so a
+// batch routed twice (a lost reply, a take-over) queues nothing twice.
+//
+// Workers (worker.go) read deliveries in batches; a delivery with a ready
+// body needs no further read, the others share one read of their stored
+// events (eventcache.go). Each runs through its webhook's action in a
+// per-webhook lane (lanes.go) that decides, with the retry policy
+// (attempt.go), what follows; outcomes are recorded in batches (recorder.go,
+// store.Complete), again only for entries still pending, so counters such
+// as queue_length and retry_queue_length never drift from the streams.
+// Failed attempts wait in a sorted set; the promoter moves due ones back to
+// the deliveries stream.
+//
+// Isolation: every webhook has a lane with a concurrency limit that adapts
+// (AIMD from Config.PerWebhook) and a small backlog; a delivery whose lane is
+// full is snoozed back to the retry set for a second without counting as an
+// attempt, so a hanging receiver holds its small share of the workers and
+// never stops the reader from feeding the others.
 //
 // Crash safety: entries read but not acknowledged stay in the consumer
 // group's pending list. Every process runs a reclaimer (XAUTOCLAIM with
-// Config.ClaimIdle, longer than the longest attempt) and renews the leases of
-// the entries it still holds, so a dead process's work is taken over within a
-// minute and a live one's is never stolen. An entry stays "held" until its
-// outcome is recorded, so neither renewal nor de-duplication has a gap. After
-// a Redis outage the router and the workers re-read their own pending lists
-// (a read whose reply was lost) and recreate the consumer groups when Redis
-// lost them (NOGROUP). Delivery ids are derived from the
-// event id and the webhook id, so a delivery keeps its webhook-id across
-// retries, re-routes and take-overs.
+// Config.ClaimIdle, longer than the longest attempt) and renews the leases
+// of every entry it holds (lease.go), so a dead process's work is taken over
+// within a minute and a live one's is never stolen. An entry stays "held"
+// until its outcome is recorded and "recent" for two ClaimIdle after, so a
+// take-over that read it in between does not send it again. After a Redis
+// outage the router and the workers re-read their own pending lists and
+// recreate the consumer groups when Redis lost them (NOGROUP). Delivery ids
+// are derived from the event id and the webhook id, so a delivery keeps its
+// webhook-id across retries, re-routes and take-overs.
 //
-// All keys share one hash tag (Config.Prefix, "{assethooks}" by default), so
-// the scripts and MULTIs work on Redis Cluster.
+// Aborts: a delivery waiting for a retry is failed at once; one in the
+// stream or being attempted gets an abort mark that every process keeps in
+// memory (aborts.go), refreshed when the shared abort counter moves.
+//
+// Keys: see package store. All share the prefix's hash tag ("{assethooks}"
+// by default), so the scripts work on Redis Cluster.
 package engine

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,6 +186,19 @@ func serve(args []string, out io.Writer) error {
 	s, err := load(args)
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv("ASSETHOOKS_CPU_PROFILE"); path != "" {
+		// For performance work: a CPU profile of the whole run, written at
+		// shutdown (go tool pprof <binary> <path>).
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("ASSETHOOKS_CPU_PROFILE: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("ASSETHOOKS_CPU_PROFILE: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	level := slog.LevelInfo
 	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
