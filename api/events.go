@@ -90,7 +90,7 @@ func (s *Server) createProject(c *gin.Context) error {
 	if len(id) > 64 || strings.ContainsAny(id, " \t\r\n/") {
 		return problem.Invalid("id", id, "Must be a String of at most 64 characters without spaces or slashes")
 	}
-	p, err := s.eng.CreateProject(c, id, name)
+	p, err := s.eng.Projects().Create(c, id, name)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Server) createProject(c *gin.Context) error {
 }
 
 func (s *Server) listProjects(c *gin.Context) error {
-	ps, err := s.eng.Projects(c)
+	ps, err := s.eng.Projects().List(c)
 	if err != nil {
 		return err
 	}

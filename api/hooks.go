@@ -83,7 +83,7 @@ func (s *Server) subscribe(c *gin.Context) error {
 	owner := KeyID(c)
 	w := &engine.Webhook{Name: "REST hook " + typ + " (" + owner + ")", Kind: engine.KindHook, Owner: owner,
 		Triggers: []string{typ}, Condition: cond, WebhookConfig: cfg}
-	if err := s.eng.CreateWebhook(c, w); err != nil {
+	if err := s.eng.Webhooks().Create(c, w); err != nil {
 		return err
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": w.ID})
@@ -91,7 +91,7 @@ func (s *Server) subscribe(c *gin.Context) error {
 }
 
 func (s *Server) listHooks(c *gin.Context) error {
-	ws, err := s.eng.ListWebhooks(c, engine.KindHook)
+	ws, err := s.eng.Webhooks().List(c, engine.KindHook)
 	if err != nil {
 		return err
 	}
@@ -112,14 +112,14 @@ func (s *Server) unsubscribe(c *gin.Context) error {
 	if err != nil {
 		return problem.NotFound("hook not found")
 	}
-	w, err := s.eng.GetWebhook(c, id)
+	w, err := s.eng.Webhooks().Get(c, id)
 	if errors.Is(err, engine.ErrNotFound) || (err == nil && (w.Kind != engine.KindHook || (!IsAdmin(c) && w.Owner != KeyID(c)))) {
 		return problem.NotFound("hook not found")
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.eng.DeleteWebhook(c, id); errors.Is(err, engine.ErrNotFound) {
+	if err := s.eng.Webhooks().Delete(c, id); errors.Is(err, engine.ErrNotFound) {
 		return problem.NotFound("hook not found")
 	} else if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/assethooks/assethooks/engine"
 	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/problem"
+	"github.com/assethooks/assethooks/rules"
 )
 
 // Roles of API keys.
@@ -28,10 +29,29 @@ const (
 	RoleUser  = "user"
 )
 
+// Engine is what the API needs of the engine: ingest, rule tests and
+// samples, its figures, and its stores. *engine.Engine implements it; the
+// engine's lifecycle stays with the caller.
+type Engine interface {
+	Config() engine.Config
+	Metrics() *engine.Metrics
+	Ping(ctx context.Context) error
+	Ingest(ctx context.Context, evs []*event.Event) ([]string, error)
+	TestRule(ctx context.Context, cond *rules.Condition, ev *event.Event) (bool, []event.Change, error)
+	Samples(ctx context.Context, typ string) ([]*event.Event, error)
+	Webhooks() engine.Webhooks
+	Deliveries() engine.Deliveries
+	Projects() engine.Projects
+	Markers() engine.Markers
+	Assets() engine.Assets
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
 // Config configures a Server.
 type Config struct {
 	// Engine does the work and owns the stores; required.
-	Engine *engine.Engine
+	Engine Engine
 	// Keys maps API keys to their role (admin or user).
 	Keys map[string]string
 	// MaxBody is the largest request body read (default 10 MiB); larger → 413.
@@ -45,7 +65,7 @@ type Config struct {
 // Server is the HTTP API.
 type Server struct {
 	cfg    Config
-	eng    *engine.Engine
+	eng    Engine
 	keys   []apiKey
 	router *gin.Engine
 	// Admin and User are the route groups for admin-only and user routes
@@ -100,7 +120,7 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.router }
 
 // Engine returns the engine the server calls.
-func (s *Server) Engine() *engine.Engine { return s.eng }
+func (s *Server) Engine() Engine { return s.eng }
 
 // HandlerFunc is a handler that returns its error for the error middleware.
 type HandlerFunc func(c *gin.Context) error

@@ -27,8 +27,8 @@ func (s *Server) routes() {
 	a.GET("/webhooks/:id/success", s.wrap(s.log(false)))
 	a.GET("/webhooks/:id/failed", s.wrap(s.log(true)))
 	a.GET("/webhooks/:id/deliveries", s.wrap(s.deliveries))
-	a.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.wrap(s.deliveryAction(s.eng.RetryDelivery, http.StatusAccepted)))
-	a.POST("/webhooks/:id/deliveries/:delivery_id/abort", s.wrap(s.deliveryAction(s.eng.AbortDelivery, http.StatusOK)))
+	a.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.wrap(s.deliveryAction(s.eng.Deliveries().Retry, http.StatusAccepted)))
+	a.POST("/webhooks/:id/deliveries/:delivery_id/abort", s.wrap(s.deliveryAction(s.eng.Deliveries().Abort, http.StatusOK)))
 	a.POST("/webhooks/:id/test", s.wrap(s.testWebhook))
 	a.POST("/webhooks/:id/rotate-secret", s.wrap(s.rotateSecret))
 	a.POST("/projects", s.wrap(s.createProject))
@@ -119,7 +119,7 @@ func (s *Server) views(ctx context.Context, ws []*engine.Webhook) ([]WebhookView
 	for i, w := range ws {
 		ids[i] = w.ID
 	}
-	st, err := s.eng.Stats(ctx, ids)
+	st, err := s.eng.Webhooks().Stats(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *Server) views(ctx context.Context, ws []*engine.Webhook) ([]WebhookView
 // answerWebhook answers 200 {"webhook": …} with its live figures; clear shows
 // the signing secret (a rotation's answer).
 func (s *Server) answerWebhook(c *gin.Context, w *engine.Webhook, clear bool) error {
-	st, err := s.eng.Stats(c, []int64{w.ID})
+	st, err := s.eng.Webhooks().Stats(c, []int64{w.ID})
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (s *Server) webhook(c *gin.Context) (*engine.Webhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.eng.GetWebhook(c, id)
+	w, err := s.eng.Webhooks().Get(c, id)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, problem.NotFound("webhook not found")
 	}
@@ -215,7 +215,7 @@ func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.W
 		return nil, err
 	}
 	if w.ProjectID != "" {
-		ok, err := s.eng.ProjectExists(ctx, w.ProjectID)
+		ok, err := s.eng.Projects().Exists(ctx, w.ProjectID)
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +275,7 @@ func (s *Server) createWebhook(c *gin.Context) error {
 	if err := actions.ValidateSecret(w.SigningSecret); err != nil {
 		return err // a masked secret means nothing on create
 	}
-	if err := s.eng.CreateWebhook(c, w); err != nil {
+	if err := s.eng.Webhooks().Create(c, w); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"webhook": View(w, engine.Stats{}, true)})
@@ -283,11 +283,11 @@ func (s *Server) createWebhook(c *gin.Context) error {
 }
 
 func (s *Server) listWebhooks(c *gin.Context) error {
-	ws, err := s.eng.ListWebhooks(c, engine.KindWebhook)
+	ws, err := s.eng.Webhooks().List(c, engine.KindWebhook)
 	if err != nil {
 		return err
 	}
-	hs, err := s.eng.ListWebhooks(c, engine.KindHook) // REST-hook subscriptions are webhooks too
+	hs, err := s.eng.Webhooks().List(c, engine.KindHook) // REST-hook subscriptions are webhooks too
 	if err != nil {
 		return err
 	}
@@ -357,7 +357,7 @@ func (s *Server) update(c *gin.Context, prev *engine.Webhook, m map[string]any) 
 		w.PreviousSecret, w.PreviousUntil = prev.PreviousSecret, prev.PreviousUntil
 	}
 	w.ID = prev.ID
-	if err := s.eng.UpdateWebhook(c, w); err != nil {
+	if err := s.eng.Webhooks().Update(c, w); err != nil {
 		return err
 	}
 	return s.answerWebhook(c, w, false)
@@ -368,7 +368,7 @@ func (s *Server) deleteWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.eng.DeleteWebhook(c, w.ID); err != nil {
+	if err := s.eng.Webhooks().Delete(c, w.ID); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -385,7 +385,7 @@ func (s *Server) log(failed bool) HandlerFunc {
 		if err != nil {
 			return err
 		}
-		ds, err := s.eng.Log(c, w.ID, failed, limit)
+		ds, err := s.eng.Deliveries().Log(c, w.ID, failed, limit)
 		if err != nil {
 			return err
 		}
@@ -426,7 +426,7 @@ func (s *Server) deliveries(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ds, err := s.eng.Deliveries(c, w.ID, status, limit, c.Query("before"))
+	ds, err := s.eng.Deliveries().List(c, w.ID, status, limit, c.Query("before"))
 	if err != nil {
 		return err
 	}
@@ -458,7 +458,7 @@ func (s *Server) testWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.eng.TestWebhook(c, w)
+	res, err := s.eng.Webhooks().Test(c, w)
 	if err != nil {
 		return err
 	}
@@ -494,7 +494,7 @@ func (s *Server) rotateSecret(c *gin.Context) error {
 			return err
 		}
 	}
-	w, err = s.eng.RotateSecret(c, w.ID, secret)
+	w, err = s.eng.Webhooks().Rotate(c, w.ID, secret)
 	if err != nil {
 		return err
 	}

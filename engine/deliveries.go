@@ -8,12 +8,20 @@ import (
 	"github.com/assethooks/assethooks/internal/problem"
 )
 
+// Deliveries is the store of delivery records: the logs, the list by
+// status, manual retry and abort.
+type Deliveries struct{ e *Engine }
+
+// Deliveries returns the engine's deliveries store.
+func (e *Engine) Deliveries() Deliveries { return Deliveries{e} }
+
 // Log returns a webhook's success or failed log, newest first. The failed
 // log is a list of its own (capped at LogCap); the success log is read from
 // the delivery records, which the delivery index caps at IndexCap.
-func (e *Engine) Log(ctx context.Context, id int64, failed bool, limit int) ([]Delivery, error) {
+func (x Deliveries) Log(ctx context.Context, id int64, failed bool, limit int) ([]Delivery, error) {
+	e := x.e
 	if !failed {
-		return e.Deliveries(ctx, id, StatusSucceeded, limit, "")
+		return e.Deliveries().List(ctx, id, StatusSucceeded, limit, "")
 	}
 	raws, err := e.st.FailedLog(ctx, id, limit)
 	if err != nil {
@@ -29,9 +37,10 @@ func (e *Engine) Log(ctx context.Context, id int64, failed bool, limit int) ([]D
 	return out, nil
 }
 
-// Deliveries lists a webhook's deliveries newest first, optionally only
+// List lists a webhook's deliveries newest first, optionally only
 // those in one status, up to limit, starting below the delivery before.
-func (e *Engine) Deliveries(ctx context.Context, id int64, status string, limit int, before string) ([]Delivery, error) {
+func (x Deliveries) List(ctx context.Context, id int64, status string, limit int, before string) ([]Delivery, error) {
+	e := x.e
 	// Paging goes by rank, not by score: many deliveries share a creation
 	// millisecond, and an exclusive score bound would skip them.
 	var offset int64
@@ -71,8 +80,9 @@ func (e *Engine) Deliveries(ctx context.Context, id int64, status string, limit 
 	return out, nil
 }
 
-// GetDelivery returns one delivery record of a webhook.
-func (e *Engine) GetDelivery(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
+// Get returns one delivery record of a webhook.
+func (x Deliveries) Get(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
+	e := x.e
 	raw, err := e.st.Record(ctx, webhookID, id)
 	if err != nil {
 		return nil, err
@@ -84,10 +94,11 @@ func (e *Engine) GetDelivery(ctx context.Context, webhookID int64, id string) (*
 	return &d, nil
 }
 
-// RetryDelivery sends a delivery again now: a waiting retry is brought
+// Retry sends a delivery again now: a waiting retry is brought
 // forward; a finished (succeeded or failed) delivery gets one more attempt.
-func (e *Engine) RetryDelivery(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
-	d, err := e.GetDelivery(ctx, webhookID, id)
+func (x Deliveries) Retry(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
+	e := x.e
+	d, err := e.Deliveries().Get(ctx, webhookID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +130,14 @@ func (e *Engine) RetryDelivery(ctx context.Context, webhookID int64, id string) 
 	return d, nil
 }
 
-// AbortDelivery stops a delivery that has not finished: it is marked failed
+// Abort stops a delivery that has not finished: it is marked failed
 // (aborted) and not tried again. A delivery waiting for a retry fails at
 // once; one in the stream or being attempted gets an abort mark, and the
 // worker that takes it fails it without an attempt (the other processes
 // see the mark within Config.RevisionEvery).
-func (e *Engine) AbortDelivery(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
-	d, err := e.GetDelivery(ctx, webhookID, id)
+func (x Deliveries) Abort(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
+	e := x.e
+	d, err := e.Deliveries().Get(ctx, webhookID, id)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func deliveries(t *testing.T, h *apitest.Harness, hook int64, query string) []en
 
 func stats(t *testing.T, h *apitest.Harness, hook int64) engine.Stats {
 	t.Helper()
-	st, err := h.Engine.Stats(context.Background(), []int64{hook})
+	st, err := h.Engine.Webhooks().Stats(context.Background(), []int64{hook})
 	if err != nil {
 		t.Fatal(err)
 	}

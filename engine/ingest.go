@@ -108,27 +108,13 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-// Snapshot returns the last known representation of an asset, or nil when the
-// engine has not seen it (or it was removed).
-func (e *Engine) Snapshot(ctx context.Context, uuid string) (map[string]any, error) {
-	raw, err := e.st.Snapshot(ctx, uuid)
-	if err != nil || raw == nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := event.UnmarshalJSONNumber(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
 // TestRule evaluates a condition against an event as the router would: with
 // the changes derived from the stored snapshot (or the event's previous).
 func (e *Engine) TestRule(ctx context.Context, cond *rules.Condition, ev *event.Event) (bool, []event.Change, error) {
 	old := ev.Previous
 	if old == nil && ev.AssetID() != "" {
 		var err error
-		if old, err = e.Snapshot(ctx, ev.AssetID()); err != nil {
+		if old, err = e.Assets().Get(ctx, ev.AssetID()); err != nil {
 			return false, nil, err
 		}
 	}

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/assethooks/assethooks/engine/store"
-	"github.com/assethooks/assethooks/event"
 	"github.com/assethooks/assethooks/internal/problem"
 )
+
+// Markers is the store of marker definitions (SPEC §3.3).
+type Markers struct{ e *Engine }
+
+// Markers returns the engine's markers store.
+func (e *Engine) Markers() Markers { return Markers{e} }
 
 // Marker modes.
 const (
@@ -32,10 +36,11 @@ type Marker struct {
 	UpdatedAt   Time    `json:"updated_at"`
 }
 
-// CreateMarker stores a new marker, stamping its times; a name already taken
+// Create stores a new marker, stamping its times; a name already taken
 // is a 409. Routing sees it at once in this process and within
 // Config.RevisionEvery in the others.
-func (e *Engine) CreateMarker(ctx context.Context, m *Marker) error {
+func (x Markers) Create(ctx context.Context, m *Marker) error {
+	e := x.e
 	now := At(e.now())
 	m.CreatedAt, m.UpdatedAt = now, now
 	b, err := json.Marshal(m)
@@ -52,10 +57,11 @@ func (e *Engine) CreateMarker(ctx context.Context, m *Marker) error {
 	return e.Reload(ctx)
 }
 
-// UpdateMarker replaces a stored marker (it does not create one: ErrNotFound),
+// Update replaces a stored marker (it does not create one: ErrNotFound),
 // keeping its creation time.
-func (e *Engine) UpdateMarker(ctx context.Context, m *Marker) error {
-	old, err := e.GetMarker(ctx, m.Name)
+func (x Markers) Update(ctx context.Context, m *Marker) error {
+	e := x.e
+	old, err := e.Markers().Get(ctx, m.Name)
 	if err != nil {
 		return err
 	}
@@ -70,8 +76,9 @@ func (e *Engine) UpdateMarker(ctx context.Context, m *Marker) error {
 	return e.Reload(ctx)
 }
 
-// GetMarker returns a stored marker, or ErrNotFound.
-func (e *Engine) GetMarker(ctx context.Context, name string) (*Marker, error) {
+// Get returns a stored marker, or ErrNotFound.
+func (x Markers) Get(ctx context.Context, name string) (*Marker, error) {
+	e := x.e
 	raw, err := e.st.Marker(ctx, name)
 	if err != nil {
 		return nil, err
@@ -83,8 +90,9 @@ func (e *Engine) GetMarker(ctx context.Context, name string) (*Marker, error) {
 	return &m, nil
 }
 
-// Markers returns every stored marker, by name.
-func (e *Engine) Markers(ctx context.Context) ([]*Marker, error) {
+// List returns every stored marker, by name.
+func (x Markers) List(ctx context.Context) ([]*Marker, error) {
+	e := x.e
 	all, err := e.st.Markers(ctx)
 	if err != nil {
 		return nil, err
@@ -102,56 +110,12 @@ func (e *Engine) Markers(ctx context.Context) ([]*Marker, error) {
 	return out, nil
 }
 
-// DeleteMarker removes a marker, or answers ErrNotFound. The flags already
+// Delete removes a marker, or answers ErrNotFound. The flags already
 // set on assets stay in their snapshots.
-func (e *Engine) DeleteMarker(ctx context.Context, name string) error {
+func (x Markers) Delete(ctx context.Context, name string) error {
+	e := x.e
 	if err := e.st.DeleteMarker(ctx, name); err != nil {
 		return err
 	}
 	return e.Reload(ctx)
-}
-
-// StoreSnapshots replaces the stored snapshots of several assets at once,
-// keyed by uuid. Ingest stores the snapshot of an event's asset itself; this
-// is for what Ingest does not see, such as the assets of a batch marker
-// event. An asset with a "markers" member stores them as its kept flags.
-func (e *Engine) StoreSnapshots(ctx context.Context, assets map[string]map[string]any) error {
-	ups := make([]store.SnapshotUpdate, 0, len(assets))
-	for uuid, a := range assets {
-		b, err := event.EncodeJSON(a)
-		if err != nil {
-			return fmt.Errorf("engine: encode snapshot %s: %w", uuid, err)
-		}
-		u := store.SnapshotUpdate{UUID: uuid, Asset: b}
-		if m, ok := a["markers"]; ok {
-			u.HasFlags = true
-			u.Flags, _ = json.Marshal(m)
-			if m == nil {
-				u.Flags = []byte("[]")
-			}
-		}
-		ups = append(ups, u)
-	}
-	return e.st.PutSnapshots(ctx, ups)
-}
-
-// Snapshots returns the stored snapshots of several assets in one round
-// trip, in the order of uuids; an asset the engine has not seen is nil.
-func (e *Engine) Snapshots(ctx context.Context, uuids []string) ([]map[string]any, error) {
-	raws, err := e.st.Snapshots(ctx, uuids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]map[string]any, len(uuids))
-	for i, raw := range raws {
-		if raw == nil {
-			continue
-		}
-		var m map[string]any
-		if err := event.UnmarshalJSONNumber(raw, &m); err != nil {
-			return nil, fmt.Errorf("engine: stored snapshot %s: %w", uuids[i], err)
-		}
-		out[i] = m
-	}
-	return out, nil
 }

@@ -132,7 +132,7 @@ func (e *Engine) disable(id int64, reason string) {
 	if ok, err := e.st.Guard(ctx, id, e.cfg.Consumer, time.Minute); err != nil || !ok {
 		return
 	}
-	w, err := e.GetWebhook(ctx, id)
+	w, err := e.Webhooks().Get(ctx, id)
 	if err != nil || w.Disabled {
 		return
 	}
@@ -157,7 +157,7 @@ func (e *Engine) gone(h *hook) {
 	if h.w.Kind == KindHook {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := e.DeleteWebhook(ctx, h.w.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := e.Webhooks().Delete(ctx, h.w.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			e.cfg.Logger.Warn("engine: could not remove gone subscription", "hook", h.w.ID, "err", err)
 		}
 		return

@@ -73,7 +73,7 @@ func createHook(t *testing.T, e *Engine, url string) *Webhook {
 		t.Fatal(err)
 	}
 	w := &Webhook{Name: "reclaim", Triggers: []string{"ASSET_ADDED"}, WebhookConfig: c}
-	if err := e.CreateWebhook(context.Background(), w); err != nil {
+	if err := e.Webhooks().Create(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -133,7 +133,7 @@ func TestReclaimUnacknowledged(t *testing.T) {
 			p2, _ := rdb.XPending(ctx, prefix+":deliveries", store.GroupWorkers).Result()
 			return p1 != nil && p2 != nil && p1.Count == 0 && p2.Count == 0
 		}, "nothing left pending")
-		st, err := e.Stats(ctx, []int64{w.ID})
+		st, err := e.Webhooks().Stats(ctx, []int64{w.ID})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func TestActionRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := &engine.Webhook{Name: "probe", Action: "probe", Triggers: []string{"ASSET_ADDED"}, WebhookConfig: c}
-		if err := e.CreateWebhook(context.Background(), w); err != nil {
+		if err := e.Webhooks().Create(context.Background(), w); err != nil {
 			t.Fatal(err)
 		}
 		ids, err := e.Ingest(context.Background(), events(0, 1))
@@ -48,13 +48,13 @@ func TestActionRegistry(t *testing.T) {
 		if got[0] != want {
 			t.Errorf("probe got %q, want %q", got[0], want)
 		}
-		stored, _ := e.GetWebhook(context.Background(), w.ID)
+		stored, _ := e.Webhooks().Get(context.Background(), w.ID)
 		if stored.Action != "probe" {
 			t.Errorf("stored action %q, want probe", stored.Action)
 		}
 		// A webhook of an unknown type is refused when saved.
 		bad := &engine.Webhook{Name: "bad", Action: "nope", Triggers: []string{"ASSET_ADDED"}, WebhookConfig: c}
-		if err := e.CreateWebhook(context.Background(), bad); err == nil {
+		if err := e.Webhooks().Create(context.Background(), bad); err == nil {
 			t.Error("a webhook of an unregistered action type was saved")
 		}
 	})

@@ -49,9 +49,10 @@ func Synthetic(typ string, now time.Time) *event.Event {
 	return ev
 }
 
-// TestWebhook sends a sample event to a webhook now (the latest real event of
+// Test sends a sample event to a webhook now (the latest real event of
 // a type it subscribes to, else a synthetic one) and returns what came back.
-func (e *Engine) TestWebhook(ctx context.Context, w *Webhook) (actions.Result, error) {
+func (x Webhooks) Test(ctx context.Context, w *Webhook) (actions.Result, error) {
+	e := x.e
 	h, err := e.compile(w)
 	if err != nil {
 		return actions.Result{}, err

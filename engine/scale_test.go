@@ -96,7 +96,7 @@ func hookOn(t *testing.T, e *engine.Engine, name, url string, schedule []string,
 		t.Fatal(err)
 	}
 	w := &engine.Webhook{Name: name, Triggers: []string{"ASSET_ADDED"}, RetrySchedule: schedule, WebhookConfig: c}
-	if err := e.CreateWebhook(context.Background(), w); err != nil {
+	if err := e.Webhooks().Create(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	return w

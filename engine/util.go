@@ -3,9 +3,10 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"github.com/assethooks/assethooks/actions"
 	"strconv"
 	"time"
+
+	"github.com/assethooks/assethooks/actions"
 )
 
 func itoa64(i int64) string { return strconv.FormatInt(i, 10) }

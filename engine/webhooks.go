@@ -15,6 +15,13 @@ import (
 	"github.com/assethooks/assethooks/rules"
 )
 
+// Webhooks is the store of webhooks and REST-hook subscriptions: their
+// documents (secrets sealed at rest), their live figures and the test send.
+type Webhooks struct{ e *Engine }
+
+// Webhooks returns the engine's webhooks store.
+func (e *Engine) Webhooks() Webhooks { return Webhooks{e} }
+
 // ErrNotFound is returned for an unknown webhook, project, marker or delivery.
 var ErrNotFound = store.ErrNotFound
 
@@ -49,15 +56,17 @@ func ParseSchedule(s []string) ([]time.Duration, error) {
 
 // Check compiles a webhook as the engine would run it, so that a bad
 // condition, template or schedule is refused before anything is stored.
-func (e *Engine) Check(w *Webhook) error {
+func (x Webhooks) Check(w *Webhook) error {
+	e := x.e
 	_, err := e.compile(w)
 	return err
 }
 
-// CreateWebhook stores a new webhook (secrets sealed), giving it an id and
+// Create stores a new webhook (secrets sealed), giving it an id and
 // timestamps, and returns it with secrets open.
-func (e *Engine) CreateWebhook(ctx context.Context, w *Webhook) error {
-	if err := e.Check(w); err != nil {
+func (x Webhooks) Create(ctx context.Context, w *Webhook) error {
+	e := x.e
+	if err := e.Webhooks().Check(w); err != nil {
 		return err
 	}
 	id, err := e.st.NextWebhookID(ctx)
@@ -69,14 +78,15 @@ func (e *Engine) CreateWebhook(ctx context.Context, w *Webhook) error {
 	return e.save(ctx, w)
 }
 
-// UpdateWebhook replaces a stored webhook, keeping its id, kind, owner and
+// Update replaces a stored webhook, keeping its id, kind, owner and
 // creation time.
-func (e *Engine) UpdateWebhook(ctx context.Context, w *Webhook) error {
-	old, err := e.GetWebhook(ctx, w.ID)
+func (x Webhooks) Update(ctx context.Context, w *Webhook) error {
+	e := x.e
+	old, err := e.Webhooks().Get(ctx, w.ID)
 	if err != nil {
 		return err
 	}
-	if err := e.Check(w); err != nil {
+	if err := e.Webhooks().Check(w); err != nil {
 		return err
 	}
 	w.CreatedAt, w.Kind, w.Owner, w.Action = old.CreatedAt, old.Kind, old.Owner, old.actionType()
@@ -108,8 +118,9 @@ func (w *Webhook) actionType() string {
 	return w.Action
 }
 
-// GetWebhook returns a stored webhook with its secrets open.
-func (e *Engine) GetWebhook(ctx context.Context, id int64) (*Webhook, error) {
+// Get returns a stored webhook with its secrets open.
+func (x Webhooks) Get(ctx context.Context, id int64) (*Webhook, error) {
+	e := x.e
 	raw, err := e.st.Webhook(ctx, id)
 	if err != nil {
 		return nil, err
@@ -128,8 +139,9 @@ func (e *Engine) decodeWebhook(raw []byte) (*Webhook, error) {
 	return &w, nil
 }
 
-// ListWebhooks returns every stored webhook of a kind, by ascending id.
-func (e *Engine) ListWebhooks(ctx context.Context, kind string) ([]*Webhook, error) {
+// List returns every stored webhook of a kind, by ascending id.
+func (x Webhooks) List(ctx context.Context, kind string) ([]*Webhook, error) {
+	e := x.e
 	all, err := e.st.Webhooks(ctx)
 	if err != nil {
 		return nil, err
@@ -148,19 +160,21 @@ func (e *Engine) ListWebhooks(ctx context.Context, kind string) ([]*Webhook, err
 	return out, nil
 }
 
-// DeleteWebhook removes a webhook and its logs; its queued deliveries are
+// Delete removes a webhook and its logs; its queued deliveries are
 // dropped when they come up.
-func (e *Engine) DeleteWebhook(ctx context.Context, id int64) error {
+func (x Webhooks) Delete(ctx context.Context, id int64) error {
+	e := x.e
 	if err := e.st.DeleteWebhook(ctx, id); err != nil {
 		return err
 	}
 	return e.Reload(ctx)
 }
 
-// RotateSecret gives a webhook a new signing secret (generated when empty);
+// Rotate gives a webhook a new signing secret (generated when empty);
 // the previous one keeps signing beside it for 24 hours.
-func (e *Engine) RotateSecret(ctx context.Context, id int64, secret string) (*Webhook, error) {
-	w, err := e.GetWebhook(ctx, id)
+func (x Webhooks) Rotate(ctx context.Context, id int64, secret string) (*Webhook, error) {
+	e := x.e
+	w, err := e.Webhooks().Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +190,8 @@ func (e *Engine) RotateSecret(ctx context.Context, id int64, secret string) (*We
 }
 
 // Stats returns the live figures of webhooks, in one round trip.
-func (e *Engine) Stats(ctx context.Context, ids []int64) (map[int64]Stats, error) {
+func (x Webhooks) Stats(ctx context.Context, ids []int64) (map[int64]Stats, error) {
+	e := x.e
 	figs, err := e.st.Figures(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -193,46 +208,6 @@ func (e *Engine) Stats(ctx context.Context, ids []int64) (map[int64]Stats, error
 		out[id] = s
 	}
 	return out, nil
-}
-
-// CreateProject stores a project under the given id (a new one when empty)
-// and returns it; an id already taken is a conflict.
-func (e *Engine) CreateProject(ctx context.Context, id, name string) (*Project, error) {
-	if id == "" {
-		id = "prj_" + NewEventID(e.now())[4:]
-	}
-	p := &Project{ID: id, Name: name, CreatedAt: At(e.now())}
-	b, _ := json.Marshal(p)
-	ok, err := e.st.CreateProject(ctx, p.ID, b)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, problem.New(problem.KindConflict, "project %s exists already", id)
-	}
-	return p, nil
-}
-
-// Projects lists the projects by creation time.
-func (e *Engine) Projects(ctx context.Context) ([]Project, error) {
-	all, err := e.st.Projects(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Project, 0, len(all))
-	for _, raw := range all {
-		var p Project
-		if json.Unmarshal(raw, &p) == nil {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt.Time) })
-	return out, nil
-}
-
-// ProjectExists reports whether a project id is known.
-func (e *Engine) ProjectExists(ctx context.Context, id string) (bool, error) {
-	return e.st.ProjectExists(ctx, id)
 }
 
 // Ping reports whether Redis answers within a second.

@@ -156,7 +156,7 @@ func (h *handler) decode(ctx context.Context, body map[string]any, name string) 
 				continue
 			}
 			seen[id] = true
-			if _, err := h.eng.GetWebhook(ctx, id); errors.Is(err, engine.ErrNotFound) {
+			if _, err := h.eng.Webhooks().Get(ctx, id); errors.Is(err, engine.ErrNotFound) {
 				return nil, problem.Invalid(field, x, "Unknown webhook")
 			} else if err != nil {
 				return nil, err

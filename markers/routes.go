@@ -16,7 +16,7 @@ import (
 // handler serves the marker routes of one API server.
 type handler struct {
 	api   *api.Server
-	eng   *engine.Engine
+	eng   api.Engine
 	conds *conditions
 }
 
@@ -41,7 +41,7 @@ func Routes(s *api.Server) {
 
 // marker loads the marker named by the :name parameter, or a 404.
 func (h *handler) marker(c *gin.Context) (*engine.Marker, error) {
-	m, err := h.eng.GetMarker(c, c.Param("name"))
+	m, err := h.eng.Markers().Get(c, c.Param("name"))
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, errMarkerNotFound
 	}
@@ -57,7 +57,7 @@ func (h *handler) create(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.eng.CreateMarker(c, m); err != nil {
+	if err := h.eng.Markers().Create(c, m); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"marker": m})
@@ -65,7 +65,7 @@ func (h *handler) create(c *gin.Context) error {
 }
 
 func (h *handler) list(c *gin.Context) error {
-	ms, err := h.eng.Markers(c)
+	ms, err := h.eng.Markers().List(c)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (h *handler) replace(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.eng.UpdateMarker(c, m); errors.Is(err, engine.ErrNotFound) {
+	if err := h.eng.Markers().Update(c, m); errors.Is(err, engine.ErrNotFound) {
 		return errMarkerNotFound
 	} else if err != nil {
 		return err
@@ -104,7 +104,7 @@ func (h *handler) replace(c *gin.Context) error {
 }
 
 func (h *handler) remove(c *gin.Context) error {
-	if err := h.eng.DeleteMarker(c, c.Param("name")); errors.Is(err, engine.ErrNotFound) {
+	if err := h.eng.Markers().Delete(c, c.Param("name")); errors.Is(err, engine.ErrNotFound) {
 		return errMarkerNotFound
 	} else if err != nil {
 		return err
@@ -122,14 +122,14 @@ type offeredMarker struct {
 }
 
 func (h *handler) offered(c *gin.Context) error {
-	asset, err := h.eng.Snapshot(c, c.Param("asset_id"))
+	asset, err := h.eng.Assets().Get(c, c.Param("asset_id"))
 	if err != nil {
 		return err
 	}
 	if asset == nil {
 		return errAssetNotFound
 	}
-	ms, err := h.eng.Markers(c)
+	ms, err := h.eng.Markers().List(c)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (h *handler) set(on bool) api.HandlerFunc {
 // given, must be the path's), keeping the stored flags when it brings none,
 // else the stored snapshot; neither is a 404.
 func (h *handler) asset(c *gin.Context, body map[string]any, id string) (map[string]any, error) {
-	snap, err := h.eng.Snapshot(c, id)
+	snap, err := h.eng.Assets().Get(c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (h *handler) bulk(c *gin.Context) error {
 		return err
 	}
 	ids = dedupe(ids)
-	snaps, err := h.eng.Snapshots(c, ids)
+	snaps, err := h.eng.Assets().GetMany(c, ids)
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func (h *handler) bulk(c *gin.Context) error {
 			for i, a := range assets {
 				flagged[selected[i]] = a
 			}
-			if err := h.eng.StoreSnapshots(c, flagged); err != nil {
+			if err := h.eng.Assets().Put(c, flagged); err != nil {
 				return err
 			}
 		}
