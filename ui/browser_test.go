@@ -188,14 +188,34 @@ func (b *tab) text(sel string) string {
 	return s
 }
 
+// poll waits until the page function, called with args, returns true. A
+// navigation while it waits (a poll does not survive one) starts it again
+// in the new page, until the deadline.
+func (b *tab) poll(fn string, args ...any) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithDeadline(b.ctx, deadline)
+		_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](fn, chromedp.WithPollingArgs(args...),
+			chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err == nil || time.Now().After(deadline) || !navigated(err) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // let the new document start
+	}
+}
+
+// navigated reports an error of a page function whose page went away.
+func navigated(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "navigated or closed") || strings.Contains(s, "context was destroyed") ||
+		strings.Contains(s, "Cannot find context")
+}
+
 // waitText waits until the element sel matches holds want in its text.
 func (b *tab) waitText(sel, want string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, step)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](
-		`(sel, want) => { const e = document.querySelector(sel); return !!e && e.textContent.includes(want); }`,
-		chromedp.WithPollingArgs(sel, want), chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	err := b.poll(`(sel, want) => { const e = document.querySelector(sel); return !!e && e.textContent.includes(want); }`, sel, want)
 	if err != nil {
 		b.t.Fatalf("waiting for %q in %s: %v; it holds %q\n--- page %s ---\n%s", want, sel, err, b.text(sel), b.location(), b.pageText())
 	}
@@ -204,10 +224,7 @@ func (b *tab) waitText(sel, want string) {
 // waitJS waits until a JavaScript expression is truthy.
 func (b *tab) waitJS(expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, step)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
-	if err != nil {
+	if err := b.poll(`() => !!(` + expr + `)`); err != nil {
 		b.t.Fatalf("waiting for %s: %v\n--- page %s ---\n%s", expr, err, b.location(), b.pageText())
 	}
 }

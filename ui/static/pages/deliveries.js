@@ -44,7 +44,7 @@
       el("td", {}, AH.fmtTime(d.created_at)),
       el("td", {}, d.status === "pending" || d.status === "retrying" ? AH.fmtTime(d.next_attempt_at) : "—"),
       el("td", {}, lastAttempt(d.last_attempt)),
-      el("td", { className: "actions" }, buttons));
+      el("td", { className: "cell-actions" }, buttons));
   }
 
   // load reads the current tab; more appends the page older than the last row.

@@ -16,7 +16,7 @@
       AH.clear($("#hooks tbody")).append(...r.hooks.map((h) => el("tr", { "data-id": h.id },
         el("td", { className: "num" }, String(h.id)), el("td", {}, h.event), el("td", {}, el("span", { className: "sub" }, h.target_url)),
         el("td", {}, h.condition ? el("code", {}, h.condition) : "—"), el("td", {}, AH.fmtTime(h.created_at)),
-        el("td", { className: "actions" }, el("button", { type: "button", className: "danger", onclick: () => remove(h) }, "Unsubscribe")))));
+        el("td", { className: "cell-actions" }, el("button", { type: "button", className: "danger", onclick: () => remove(h) }, "Unsubscribe")))));
       $("#no-hooks").hidden = r.hooks.length > 0;
     } catch (e) {
       AH.pageError("Could not load the subscriptions: " + e.message);

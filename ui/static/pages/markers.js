@@ -18,7 +18,7 @@
       el("td", {}, m.condition ? el("code", {}, m.condition) : "—"),
       el("td", {}, (m.webhook_ids || []).map((id) => webhookNames[id] ? id + " · " + webhookNames[id] : String(id)).join(", ") || "—"),
       el("td", {}, AH.fmtTime(m.updated_at)),
-      el("td", { className: "actions" },
+      el("td", { className: "cell-actions" },
         el("button", { type: "button", className: "edit", onclick: () => edit(m) }, "Edit"), " ",
         el("button", { type: "button", className: "delete danger", onclick: () => remove(m) }, "Delete")));
   }

@@ -52,7 +52,9 @@
   async function webhooks() {
     try {
       const r = await AH.api("GET", "/api/v2/admin/webhooks");
-      for (const w of r.webhooks) $("#bt-webhook").append(el("option", { value: String(w.id) }, w.id + " · " + w.name));
+      const sel = $("#bt-webhook");
+      if (!sel) return; // no backtests on this server
+      for (const w of r.webhooks) sel.append(el("option", { value: String(w.id) }, w.id + " · " + w.name));
     } catch (e) {
       AH.pageError("Could not load the webhooks: " + e.message);
     }

@@ -21,7 +21,7 @@
       el("td", {}, s.disabled ? badge("disabled") : badge("enabled")),
       el("td", {}, s.last_run ? AH.fmtTime(s.last_run.at) + " · " + s.last_run.matched + " matched" : "never"),
       el("td", {}, AH.fmtTime(s.next_run_at)),
-      el("td", { className: "actions" },
+      el("td", { className: "cell-actions" },
         el("button", { type: "button", onclick: () => run(s) }, "Run now"), " ",
         el("button", { type: "button", className: "danger", onclick: () => remove(s) }, "Delete")));
   }

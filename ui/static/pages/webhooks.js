@@ -26,7 +26,7 @@
       el("td", { className: "num queue" }, String(w.queue_length)),
       el("td", { className: "num retry-queue" }, String(w.retry_queue_length)),
       el("td", { className: "latest" }, latest(w.latest_run)),
-      el("td", { className: "actions" }, el("a", { href: "/ui/webhooks/" + w.id + "/deliveries" }, "Deliveries")));
+      el("td", { className: "cell-actions" }, el("a", { href: "/ui/webhooks/" + w.id + "/deliveries" }, "Deliveries")));
   }
 
   async function load() {
