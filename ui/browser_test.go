@@ -79,6 +79,11 @@ func newTab(t *testing.T, base string) *tab {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.NoFirstRun,
+		// Pages here talk to loopback only; no name the browser itself
+		// might look up (updates, reporting) resolves.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("disable-domain-reliability", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	)

@@ -300,6 +300,38 @@ func TestFailedDeliveryRetriedFromTheDeliveriesPage(t *testing.T) {
 	b.waitText(fmt.Sprintf(`#webhooks tr[data-id="%d"] .latest`, id), "200")
 }
 
+func TestRetryingDeliveryAbortedFromTheDeliveriesPage(t *testing.T) {
+	h := setup(t, ui.Config{})
+	rc := apitest.NewReceiver(t)
+	rc.Status = http.StatusBadGateway
+	id := h.CreateWebhook(map[string]any{"name": "Slow retry", "http_url": rc.URL + "/hook",
+		"trigger_events": []string{"ASSET_ADDED"}, "retry_schedule": []string{"1h"}})
+	h.Send(map[string]any{"type": "ASSET_ADDED", "asset": map[string]any{"uuid": "a-1"}})
+	rc.Wait(t, 1, wait)
+	redistest.Eventually(t, wait, func() bool {
+		m := h.Must(http.StatusOK, "GET", fmt.Sprintf("/api/v2/admin/webhooks/%d/deliveries?status=retrying", id), nil)
+		return len(m["deliveries"].([]any)) == 1
+	}, "no retrying delivery")
+
+	b := newTab(t, h.URL)
+	b.signIn(apitest.AdminKey, "#webhooks")
+	b.open(fmt.Sprintf("/ui/webhooks/%d/deliveries", id), "#deliveries")
+	retrying := `#deliveries tbody tr[data-status="retrying"]`
+	b.choose("#status", "retrying")
+	b.do(chromedp.WaitVisible(chromedp.CSS(retrying)))
+	b.do(chromedp.Click(chromedp.CSS(retrying + " button.abort")))
+	b.waitText("#flash", "aborted")
+	b.choose("#status", "failed")
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#deliveries tbody tr[data-status="failed"]`)))
+	m := h.Must(http.StatusOK, "GET", fmt.Sprintf("/api/v2/admin/webhooks/%d/deliveries?status=failed", id), nil)
+	if n := len(m["deliveries"].([]any)); n != 1 {
+		t.Errorf("%d failed deliveries after the abort, want 1", n)
+	}
+	if n := rc.Count(); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1 (an aborted delivery is not sent)", n)
+	}
+}
+
 func TestMarkerPanelWithAUserKey(t *testing.T) {
 	var panelURL atomic.Value
 	damPage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
