@@ -33,6 +33,7 @@ import (
 	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/internal/secret"
 	"github.com/assethooks/assethooks/markers"
+	"github.com/assethooks/assethooks/ui"
 )
 
 // softMemoryLimit is the Go heap's soft limit with a real Redis, unless
@@ -214,6 +215,10 @@ func serve(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	uiCfg, err := ui.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
 	embedded := s.redisURL == ""
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && !embedded {
 		// A soft limit keeps the resident size near 100 MB under load: the
@@ -283,7 +288,7 @@ func serve(args []string, out io.Writer) error {
 	defer eng.Stop()
 
 	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger,
-		Extra: []func(*api.Server){markers.Routes}})
+		Extra: []func(*api.Server){markers.Routes, ui.Routes(uiCfg)}})
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("ASSETHOOKS_ADDR: %v", err)
@@ -382,5 +387,6 @@ func banner(out io.Writer, addr string, embedded bool, generatedKey string, keys
 		key = "<your admin key>"
 		fmt.Fprintf(out, "API keys: %d configured (from ASSETHOOKS_API_KEYS)\n", len(keys))
 	}
+	fmt.Fprintf(out, "admin UI: http://%s/ui/ (sign in with an API key)\n", addr)
 	fmt.Fprintf(out, "try it:\n  curl -s -H 'X-API-KEY: %s' http://%s/api/v2/admin/webhooks\n", key, addr)
 }
