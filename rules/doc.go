@@ -54,7 +54,9 @@
 //	                       on ASSET_ADDED everything is added
 //	hasMarker(name)        the marker being selected/cleared, or one of
 //	                       asset.markers
-//	isImage(), isVideo()   mime_type image/… (video/…) or an image (video) object
+//	isImage(), isVideo()   by mime_type (image/…, video/…) when the asset has one;
+//	                       only without a mime_type by the presence of an image
+//	                       (video) object: a PDF with preview dimensions is no image
 //	ext()                  lower-case extension of the name: "jpg"
 //	get(path), oldGet(path) a dotted lookup in asset / old that yields nil for
 //	                       anything missing (list indexes allowed: "tags.0");
