@@ -61,6 +61,7 @@ type WebhookView struct {
 	Owner            string             `json:"owner,omitempty"` // the API key id that subscribed a hook
 	Hostname         string             `json:"hostname,omitempty"`
 	Path             string             `json:"path,omitempty"`
+	Scheme           string             `json:"scheme,omitempty"` // beside hostname: "https" or "http"
 	RedundantURLs    []string           `json:"redundant_urls"`
 	Condition        string             `json:"condition"`
 	Folder           string             `json:"folder"`
@@ -81,7 +82,7 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 	v := WebhookView{ID: w.ID, Name: w.Name, HTTPURL: c.URL, HTTPMethod: c.Method, TriggerEvents: w.Triggers,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Disabled: w.Disabled, QueueLength: st.QueueLength,
 		RetryQueueLength: st.RetryQueueLength, LatestRun: st.LatestRun, WebhookUsers: w.Users,
-		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path,
+		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path, Scheme: c.Scheme,
 		RedundantURLs: c.RedundantURLs, Condition: w.Condition, Folder: w.Folder, Body: c.Body, Auth: c.Auth,
 		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule,
 		Kind: "webhook", Owner: w.Owner}
