@@ -105,8 +105,8 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 	if v.RedundantURLs == nil {
 		v.RedundantURLs = []string{}
 	}
-	if v.RetrySchedule == nil {
-		v.RetrySchedule = []string{}
+	if len(v.RetrySchedule) == 0 {
+		v.RetrySchedule = DefaultRetrySchedule() // the schedule in force
 	}
 	if v.Body.Fields == nil {
 		v.Body.Fields = []string{}
@@ -334,6 +334,9 @@ func (s *Server) patchWebhook(c *gin.Context) error {
 	base, err := toMap(View(prev, engine.Stats{}, false))
 	if err != nil {
 		return err
+	}
+	if len(prev.RetrySchedule) == 0 {
+		delete(base, "retry_schedule") // shown, not chosen: a PATCH keeps following the default
 	}
 	return s.update(c, prev, mergePatch(base, patch))
 }
