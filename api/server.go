@@ -255,10 +255,14 @@ func (s *Server) Object(c *gin.Context, optional bool) (map[string]any, error) {
 	return m, nil
 }
 
+// jsonError says what is wrong with a body and at which byte offset (the
+// number of bytes read before the error): "unexpected end of input at byte
+// 57", "invalid character 'x' after top-level value at byte 51".
 func jsonError(err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+		msg := strings.Replace(se.Error(), "unexpected end of JSON input", "unexpected end of input", 1)
+		return fmt.Sprintf("%s at byte %d", msg, se.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "unexpected end of input"
