@@ -72,7 +72,7 @@ func New(cfg Config) *Server {
 	r := gin.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = false
+	r.HandleMethodNotAllowed = true // 405 with an Allow header gin fills in
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(nil)
 	s := &Server{cfg: cfg, eng: cfg.Engine, router: r}
@@ -82,6 +82,7 @@ func New(cfg Config) *Server {
 	}
 	r.Use(s.recover, s.errors)
 	r.NoRoute(func(c *gin.Context) { _ = c.Error(problem.NotFound("not found")) })
+	r.NoMethod(func(c *gin.Context) { _ = c.Error(errMethodNotAllowed) })
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.wrap(s.ready))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.eng.Metrics().Registry, promhttp.HandlerOpts{})))
@@ -215,6 +216,10 @@ func (s *Server) ready(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	return nil
 }
+
+// errMethodNotAllowed answers a known path called with a method it does not
+// serve; gin sets the Allow header beside it.
+var errMethodNotAllowed = &problem.Error{Status: http.StatusMethodNotAllowed, Msg: "method not allowed"}
 
 // errTooLarge is the answer to a body over the limit.
 var errTooLarge = &problem.Error{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
