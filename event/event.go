@@ -146,7 +146,7 @@ func Decode(m map[string]any, now time.Time) (*Event, error) {
 		return nil, err
 	}
 	if !Known(e.Type) {
-		return nil, problem.Invalid("type", e.Type, "Unknown event type")
+		return nil, problem.Invalid("type", e.Type, UnknownType)
 	}
 	if IsEngineType(e.Type) {
 		return nil, problem.Invalid("type", e.Type, "Emitted by the engine only")
