@@ -16,8 +16,8 @@ import (
 
 // interrupt starts cmd in its own process group, waits until its output says
 // it listens, sends SIGINT to the whole group (what Ctrl-C in a terminal
-// does) and returns the exit error and the output.
-func interrupt(t *testing.T, cmd *exec.Cmd) (error, string) {
+// does) and returns the output and the exit error.
+func interrupt(t *testing.T, cmd *exec.Cmd) (string, error) {
 	t.Helper()
 	out := &lockedWriter{w: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -39,11 +39,11 @@ func interrupt(t *testing.T, cmd *exec.Cmd) (error, string) {
 	}
 	select {
 	case err := <-done:
-		return err, text()
+		return text(), err
 	case <-time.After(30 * time.Second):
 		t.Fatalf("still running 30s after SIGINT:\n%s", text())
 	}
-	return nil, ""
+	return "", nil
 }
 
 // serve returns nil on SIGINT: the process exits 0.
@@ -51,7 +51,7 @@ func TestServeExitsZeroOnInterrupt(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "ASSETHOOKS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)), "ASSETHOOKS_REDIS_URL=", "ASSETHOOKS_API_KEYS=")
-	if err, out := interrupt(t, cmd); err != nil {
+	if out, err := interrupt(t, cmd); err != nil {
 		t.Fatalf("exit after SIGINT: %v\n%s", err, out)
 	}
 }
@@ -69,7 +69,7 @@ func TestMakeRun(t *testing.T) {
 	cmd := exec.Command("make", "run")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "ASSETHOOKS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)), "ASSETHOOKS_REDIS_URL=", "ASSETHOOKS_API_KEYS=")
-	err, out := interrupt(t, cmd)
+	out, err := interrupt(t, cmd)
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGINT) {
 		t.Fatalf("make run after Ctrl-C: %v\n%s", err, out)
