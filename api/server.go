@@ -40,6 +40,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Extra registers further routes (markers, hooks) on the server.
 	Extra []func(*Server)
+	// Version is the product's version, the info.version of the OpenAPI
+	// document (default "dev").
+	Version string
 }
 
 // Server is the HTTP API.
@@ -67,6 +70,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
