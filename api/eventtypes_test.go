@@ -73,3 +73,25 @@ func TestEventTypeSampleIsTheDeliveredShape(t *testing.T) {
 		t.Errorf("delivered:\n%s\nsample:\n%s", got, sample)
 	}
 }
+
+// Every refusal of an unknown event type names it and points to the
+// catalogue's route.
+func TestUnknownEventTypePointsToTheCatalogue(t *testing.T) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{})
+	const see = ": Unknown event type, see GET /api/v2/event-types"
+	for _, tc := range []struct{ name, method, path, body, want string }{
+		{"ingest", "POST", "/api/v2/events", `{"type": "ASSET_EXPLODED", "asset": {"uuid": "a"}}`, `Invalid parameter 'type' value "ASSET_EXPLODED"` + see},
+		{"batch", "POST", "/api/v2/events", `{"events": [{"type": "NOPE"}]}`, `Invalid parameter 'events[0].type' value "NOPE"` + see},
+		{"trigger_events", "POST", "/api/v2/admin/webhooks", `{"name": "x", "http_url": "https://e.com", "trigger_events": ["ASSET_ADDED", "ASSET_EXPLODED"]}`,
+			`Invalid parameter 'trigger_events[1]' value "ASSET_EXPLODED"` + see},
+		{"hook event", "POST", "/api/v2/hooks", `{"target_url": "https://e.com", "event": "NOPE"}`, `Invalid parameter 'event' value "NOPE"` + see},
+		{"hook sample", "GET", "/api/v2/hooks/sample?event=NOPE", ``, `Invalid parameter 'event' value "NOPE"` + see},
+	} {
+		r := h.Admin(tc.method, tc.path, tc.body)
+		var got struct{ Error string }
+		if err := json.Unmarshal(r.Body, &got); err != nil || r.Status != 422 || got.Error != tc.want {
+			t.Errorf("%s: %d %s, want 422 %q", tc.name, r.Status, r.Body, tc.want)
+		}
+	}
+}
