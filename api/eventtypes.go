@@ -96,10 +96,12 @@ func sampleAssetEvent(ev *event.Event) {
 	case "ASSET_MOVED":
 		ev.Asset["path"] = "/marketing/2026/banner.jpg"
 		ev.Changes = []event.Change{{Field: "path", Old: "/marketing/banner.jpg", New: "/marketing/2026/banner.jpg"}}
+		ev.Previous = map[string]any{"uuid": ev.Asset["uuid"], "path": "/marketing/banner.jpg"}
 		ev.Destination, ev.Target = "/marketing/2026/banner.jpg", "file"
 	case "ASSET_RENAMED":
 		ev.Asset["name"], ev.Asset["path"] = "summer-banner.jpg", "/marketing/summer-banner.jpg"
 		ev.Changes = []event.Change{{Field: "name", Old: "banner.jpg", New: "summer-banner.jpg"}}
+		ev.Previous = map[string]any{"uuid": ev.Asset["uuid"], "name": "banner.jpg", "path": "/marketing/banner.jpg"}
 		ev.Destination, ev.Target = "/marketing/summer-banner.jpg", "file"
 	case "ASSET_COPIED":
 		ev.Destination, ev.Target = "/press/banner.jpg", "file"
@@ -121,7 +123,7 @@ func sampleDelivery(failed bool) map[string]any {
 	d := engine.Delivery{ID: "msg_2YtqZfV9kJc3WbnS8xQe4", EventID: "evt_01KF1SAMPLE0000000000000", EventType: "ASSET_ADDED",
 		WebhookID: 1, Status: engine.StatusFailed, Attempts: 10, CreatedAt: engine.At(SampleTime.Add(-72 * time.Hour)),
 		LastAttempt: &engine.Attempt{At: at, URL: "https://cms.example.com/hooks/dam", StatusCode: &code, DurationMS: 212,
-			Error: "503 Service Unavailable", ResponseBody: "maintenance"}}
+			Error: "receiver answered 503 Service Unavailable", ResponseBody: "maintenance"}}
 	if !failed {
 		code = 200
 		d.Status, d.Attempts = engine.StatusSucceeded, 3
