@@ -68,6 +68,9 @@
 // field of a missing key is a run-time error in expr (asset.video.duration on
 // an image): use get("video.duration"), or asset.video?.duration ?? 0.
 //
+// docs/rules.md is the user's reference of the same; its cookbook section
+// is generated from Cookbook (go generate ./rules/).
+//
 // A condition that fails at run time does not match; Match returns the error
 // for the engine to count and log. Budgets: MaxConditionBytes of source,
 // MaxNodes syntax nodes, MemoryBudget of expr's VM units, and MaxEvalBytes of
@@ -134,3 +137,5 @@
 //
 //	{"id": asset.uuid, "title": get("info.title") ?? asset.name, "by": event.actor.username}
 package rules
+
+//go:generate env UPDATE=1 go test -count=1 -run ^TestDocs$ .
