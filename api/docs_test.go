@@ -78,11 +78,14 @@ func samples(t *testing.T) []byte {
 // config to a loopback receiver and returns what the receiver got.
 func deliver(t *testing.T, ev *event.Event, method string, body actions.BodyConfig) *http.Request {
 	t.Helper()
-	var got *http.Request
-	var gotBody []byte
+	type received struct {
+		r    *http.Request
+		body []byte
+	}
+	ch := make(chan received, 1)
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotBody, _ = io.ReadAll(r.Body)
-		got = r
+		b, _ := io.ReadAll(r.Body)
+		ch <- received{r.Clone(context.Background()), b}
 	}))
 	defer rc.Close()
 	w, err := actions.NewWebhook(actions.WebhookConfig{URL: rc.URL + "/cms", Method: method, Body: body, TimeoutSeconds: 5,
@@ -93,8 +96,9 @@ func deliver(t *testing.T, ev *event.Event, method string, body actions.BodyConf
 	if res := w.Execute(context.Background(), &actions.Delivery{ID: "msg_1", Attempt: 1, Event: ev}); !res.OK() {
 		t.Fatal(res.Err)
 	}
-	got.Body = io.NopCloser(bytes.NewReader(gotBody))
-	return got
+	got := <-ch
+	got.r.Body = io.NopCloser(bytes.NewReader(got.body))
+	return got.r
 }
 
 // pairs lists an x-www-form-urlencoded string one decoded key=value a line,

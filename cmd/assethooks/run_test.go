@@ -68,7 +68,14 @@ func TestMakeRun(t *testing.T) {
 	}
 	cmd := exec.Command("make", "run")
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "ASSETHOOKS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)), "ASSETHOOKS_REDIS_URL=", "ASSETHOOKS_API_KEYS=")
+	// As from a terminal, also when the test itself runs under make test.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKELEVEL" && k != "MAKEFLAGS" && k != "MFLAGS" {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "ASSETHOOKS_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)), "ASSETHOOKS_REDIS_URL=", "ASSETHOOKS_API_KEYS=")
 	out, err := interrupt(t, cmd)
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGINT) {
