@@ -24,7 +24,7 @@ import (
 // validator: JSON Schema 2020-12, as OpenAPI 3.1 has it.
 type Contract struct {
 	h      *Harness
-	Doc    *openapi3.T
+	Doc    *openapi3.T // the loaded document
 	router routers.Router
 	mu     sync.Mutex
 	seen   map[string]int
