@@ -8,9 +8,12 @@ PKG ?= ./...
 
 .PHONY: run build test vet race fuzz bench tidy clean
 
-## run: start the engine on the embedded default and print how to call it
+## run: build bin/assethooks, then start it on the embedded default and print how to call it.
+## The binary replaces the recipe's shell (exec), so Ctrl-C stops it and make exits 0.
 run:
-	$(GO) run ./cmd/assethooks serve
+	@echo "make run: building bin/assethooks (the first build takes a minute)..."
+	@$(GO) build -o bin/assethooks ./cmd/assethooks
+	@exec ./bin/assethooks serve
 
 ## build: the binary in ./bin
 build:

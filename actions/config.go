@@ -33,6 +33,12 @@ const (
 	RotationOverlap = 24 * time.Hour
 )
 
+// Schemes of a target given as hostname + path.
+const (
+	SchemeHTTPS = "https" // the default
+	SchemeHTTP  = "http"
+)
+
 // Body formats.
 const (
 	FormatJSON  = "json"
@@ -50,12 +56,14 @@ const (
 
 // WebhookConfig is the action part of a webhook, with the JSON names of the
 // API (SPEC §3.1). DecodeConfig returns it normalized: URL is set (from
-// http_url or hostname+path), Method, Body.Format and TimeoutSeconds have
-// their defaults, and SigningSecret is set.
+// http_url, or Scheme + "://" + Hostname + Path), Method, Body.Format and
+// TimeoutSeconds have their defaults, and SigningSecret is set. Scheme is
+// "http" or "https" and only kept beside a Hostname (default "https").
 type WebhookConfig struct {
 	URL            string     `json:"http_url"`
 	Hostname       string     `json:"hostname,omitempty"`
 	Path           string     `json:"path,omitempty"`
+	Scheme         string     `json:"scheme,omitempty"`
 	RedundantURLs  []string   `json:"redundant_urls,omitempty"`
 	Method         string     `json:"http_method"`
 	Body           BodyConfig `json:"body"`
@@ -333,6 +341,19 @@ func DecodeConfig(m map[string]any) (WebhookConfig, error) {
 	if c.Path != "" && strings.ContainsAny(c.Path, " \t\r\n\x00") {
 		return c, problem.Invalid("path", c.Path, "Must not contain spaces")
 	}
+	scheme, hasScheme, err := optString(m, "scheme")
+	if err != nil {
+		return c, err
+	}
+	if hasScheme && scheme != SchemeHTTP && scheme != SchemeHTTPS {
+		return c, problem.Invalid("scheme", scheme, `Must be "http" or "https"`)
+	}
+	if scheme == "" {
+		scheme = SchemeHTTPS
+	}
+	if c.Hostname != "" {
+		c.Scheme = scheme
+	}
 	switch {
 	case hasURL && strings.TrimSpace(rawURL) != "":
 		parts := strings.Split(rawURL, ",")
@@ -354,7 +375,7 @@ func DecodeConfig(m map[string]any) (WebhookConfig, error) {
 			return c, problem.Invalid("http_url", rawURL, "Must be an absolute http or https URL")
 		}
 	case c.Hostname != "":
-		c.URL = "https://" + c.Hostname + c.Path
+		c.URL = c.Scheme + "://" + c.Hostname + c.Path
 		if err := checkURL("path", c.URL); err != nil {
 			return c, err
 		}

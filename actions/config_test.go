@@ -48,6 +48,11 @@ func TestDecodeConfigErrors(t *testing.T) {
 		{"hostname number", `{"hostname":7}`, "hostname", `Invalid parameter 'hostname' value 7: Must be a String`},
 		{"path without slash", `{"hostname":"api.example.com","path":"hook"}`, "path", `Invalid parameter 'path' value "hook": Must start with /`},
 		{"path without hostname", `{"path":"/hook"}`, "http_url", `Invalid parameter 'http_url' value nil: Must be a String`},
+		{"scheme ftp", `{"hostname":"api.example.com","path":"/hook","scheme":"ftp"}`, "scheme", `Invalid parameter 'scheme' value "ftp": Must be "http" or "https"`},
+		{"scheme upper case", `{"hostname":"api.example.com","scheme":"HTTP"}`, "scheme", `Invalid parameter 'scheme' value "HTTP": Must be "http" or "https"`},
+		{"scheme empty", `{"hostname":"api.example.com","scheme":""}`, "scheme", `Invalid parameter 'scheme' value "": Must be "http" or "https"`},
+		{"scheme number", `{"hostname":"api.example.com","scheme":80}`, "scheme", `Invalid parameter 'scheme' value 80: Must be a String`},
+		{"scheme with http_url", `{"http_url":"https://a.com","scheme":"gopher"}`, "scheme", `Invalid parameter 'scheme' value "gopher": Must be "http" or "https"`},
 		{"empty method", `{"http_url":"https://a.com","http_method":""}`, "http_method", `Invalid parameter 'http_method' value "": Must be one of POST, PUT, PATCH, GET`},
 		{"DELETE", `{"http_url":"https://a.com","http_method":"DELETE"}`, "http_method", `Invalid parameter 'http_method' value "DELETE": Must be one of POST, PUT, PATCH, GET`},
 		{"method number", `{"http_url":"https://a.com","http_method":1}`, "http_method", `Invalid parameter 'http_method' value 1: Must be a String`},
@@ -126,8 +131,13 @@ func TestDecodeConfig(t *testing.T) {
 			WebhookConfig{URL: "https://a.example.com/x", RedundantURLs: []string{"https://b.example.com/y", "https://c.example.com"}, Method: "GET",
 				Body: BodyConfig{Format: "json"}, Auth: AuthConfig{Type: "none"}, Headers: []Header{}, TimeoutSeconds: 10}},
 		{"Filerobot hostname and path", `{"hostname":"api.example.com:8443","path":"/hooks/dam","timeout_seconds":30}`,
-			WebhookConfig{URL: "https://api.example.com:8443/hooks/dam", Hostname: "api.example.com:8443", Path: "/hooks/dam", Method: "POST",
+			WebhookConfig{URL: "https://api.example.com:8443/hooks/dam", Hostname: "api.example.com:8443", Path: "/hooks/dam", Scheme: "https", Method: "POST",
 				Body: BodyConfig{Format: "json"}, Auth: AuthConfig{Type: "none"}, Headers: []Header{}, TimeoutSeconds: 30}},
+		{"hostname and path over http", `{"hostname":"cms.internal:8080","path":"/hooks/dam","scheme":"http"}`,
+			WebhookConfig{URL: "http://cms.internal:8080/hooks/dam", Hostname: "cms.internal:8080", Path: "/hooks/dam", Scheme: "http", Method: "POST",
+				Body: BodyConfig{Format: "json"}, Auth: AuthConfig{Type: "none"}, Headers: []Header{}, TimeoutSeconds: 10}},
+		{"scheme beside http_url is not kept", `{"http_url":"https://a.com","scheme":"http"}`,
+			WebhookConfig{URL: "https://a.com", Method: "POST", Body: BodyConfig{Format: "json"}, Auth: AuthConfig{Type: "none"}, Headers: []Header{}, TimeoutSeconds: 10}},
 		{"everything", `{"http_url":"https://a.com","http_method":"PATCH","timeout_seconds":5,
 			"body":{"format":"form","fields":["file","meta.custom"],"template":"{\"t\": asset.name}"},
 			"auth":{"type":"oauth2","token_url":"https://a.com/token","client_id":"c","client_secret":"s","scope":"a b"},
@@ -286,5 +296,30 @@ func TestSealOpen(t *testing.T) {
 	again := c
 	if err := again.Open(other); err == nil || strings.Contains(err.Error(), "pass-1") {
 		t.Fatalf("Open with another key: %v", err)
+	}
+}
+
+// A target given as hostname + path with "scheme": "http" is called over
+// plain http (the default, https, would fail against this receiver).
+func TestHostnameSchemeHTTP(t *testing.T) {
+	t.Parallel()
+	rcv := newReceiver(t, nil)
+	host := strings.TrimPrefix(rcv.URL, "http://")
+	cfg, err := DecodeConfig(decode(t, `{"hostname":"`+host+`","path":"/hooks/dam?x=1","scheme":"http"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := deliver(t, setup(t, cfg), sampleEvent(t)); !r.OK() {
+		t.Fatalf("delivery over http: %v", r.Err)
+	}
+	if got := rcv.last(t).URL; got.Path != "/hooks/dam" || got.RawQuery != "x=1" {
+		t.Fatalf("receiver got %s", got)
+	}
+	https, err := DecodeConfig(decode(t, `{"hostname":"`+host+`","path":"/hooks/dam"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := deliver(t, setup(t, https), sampleEvent(t)); r.OK() || !strings.HasPrefix(r.URL, "https://") {
+		t.Fatalf("without a scheme the target must be https: %+v", r)
 	}
 }

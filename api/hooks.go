@@ -74,7 +74,7 @@ func (s *Server) subscribe(c *gin.Context) error {
 		return problem.Invalid("event", m["event"], "Must be a String")
 	}
 	if !event.Known(typ) {
-		return problem.Invalid("event", typ, "Unknown event type")
+		return problem.Invalid("event", typ, event.UnknownType)
 	}
 	cond, err := OptString(m, "condition")
 	if err != nil {
@@ -136,7 +136,7 @@ func (s *Server) sampleHooks(c *gin.Context) error {
 		return problem.Invalid("event", nil, "Must be a String")
 	}
 	if !event.Known(typ) {
-		return problem.Invalid("event", typ, "Unknown event type")
+		return problem.Invalid("event", typ, event.UnknownType)
 	}
 	evs, err := s.eng.Samples(c, typ)
 	if err != nil {

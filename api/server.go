@@ -60,6 +60,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Extra registers further routes (markers, hooks) on the server.
 	Extra []func(*Server)
+	// Version is the product's version, the info.version of the OpenAPI
+	// document (default "dev").
+	Version string
 }
 
 // Server is the HTTP API.
@@ -88,11 +91,14 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = false
+	r.HandleMethodNotAllowed = true // 405 with an Allow header gin fills in
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(nil)
 	s := &Server{cfg: cfg, eng: cfg.Engine, router: r}
@@ -102,6 +108,7 @@ func New(cfg Config) *Server {
 	}
 	r.Use(s.recover, s.errors)
 	r.NoRoute(func(c *gin.Context) { _ = c.Error(problem.NotFound("not found")) })
+	r.NoMethod(func(c *gin.Context) { _ = c.Error(errMethodNotAllowed) })
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.wrap(s.ready))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.eng.Metrics().Registry, promhttp.HandlerOpts{})))
@@ -189,6 +196,8 @@ func statusOf(k problem.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case problem.KindUnavailable:
 		return http.StatusServiceUnavailable
+	case problem.KindMethod:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }
@@ -255,6 +264,10 @@ func (s *Server) ready(c *gin.Context) error {
 	return nil
 }
 
+// errMethodNotAllowed answers a known path called with a method it does not
+// serve; gin sets the Allow header beside it.
+var errMethodNotAllowed = &problem.Error{Kind: problem.KindMethod, Msg: "method not allowed"}
+
 // errTooLarge is the answer to a body over the limit.
 var errTooLarge = &problem.Error{Kind: problem.KindTooLarge, Msg: "request body too large"}
 
@@ -294,10 +307,14 @@ func (s *Server) Object(c *gin.Context, optional bool) (map[string]any, error) {
 	return m, nil
 }
 
+// jsonError says what is wrong with a body and at which byte offset (the
+// number of bytes read before the error): "unexpected end of input at byte
+// 57", "invalid character 'x' after top-level value at byte 51".
 func jsonError(err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+		msg := strings.Replace(se.Error(), "unexpected end of JSON input", "unexpected end of input", 1)
+		return fmt.Sprintf("%s at byte %d", msg, se.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "unexpected end of input"

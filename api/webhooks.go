@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	a.POST("/rules/test", s.wrap(s.testRule))
 	s.User.POST("/events", s.wrap(s.ingest))
 	s.hookRoutes()
+	s.discoveryRoutes()
 }
 
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,
@@ -61,6 +62,7 @@ type WebhookView struct {
 	Owner            string             `json:"owner,omitempty"` // the API key id that subscribed a hook
 	Hostname         string             `json:"hostname,omitempty"`
 	Path             string             `json:"path,omitempty"`
+	Scheme           string             `json:"scheme,omitempty"` // beside hostname: "https" or "http"
 	RedundantURLs    []string           `json:"redundant_urls"`
 	Condition        string             `json:"condition"`
 	Folder           string             `json:"folder"`
@@ -81,7 +83,7 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 	v := WebhookView{ID: w.ID, Name: w.Name, HTTPURL: c.URL, HTTPMethod: c.Method, TriggerEvents: w.Triggers,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Disabled: w.Disabled, QueueLength: st.QueueLength,
 		RetryQueueLength: st.RetryQueueLength, LatestRun: st.LatestRun, WebhookUsers: w.Users,
-		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path,
+		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path, Scheme: c.Scheme,
 		RedundantURLs: c.RedundantURLs, Condition: w.Condition, Folder: w.Folder, Body: c.Body, Auth: c.Auth,
 		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule,
 		Kind: "webhook", Owner: w.Owner}
@@ -104,8 +106,8 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 	if v.RedundantURLs == nil {
 		v.RedundantURLs = []string{}
 	}
-	if v.RetrySchedule == nil {
-		v.RetrySchedule = []string{}
+	if len(v.RetrySchedule) == 0 {
+		v.RetrySchedule = DefaultRetrySchedule() // the schedule in force
 	}
 	if v.Body.Fields == nil {
 		v.Body.Fields = []string{}
@@ -333,6 +335,9 @@ func (s *Server) patchWebhook(c *gin.Context) error {
 	base, err := toMap(View(prev, engine.Stats{}, false))
 	if err != nil {
 		return err
+	}
+	if len(prev.RetrySchedule) == 0 {
+		delete(base, "retry_schedule") // shown, not chosen: a PATCH keeps following the default
 	}
 	return s.update(c, prev, mergePatch(base, patch))
 }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-
-	gojson "github.com/goccy/go-json"
+	"errors"
 	"strings"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/assethooks/assethooks/internal/problem"
 )
@@ -103,14 +104,34 @@ func IsEngineType(t string) bool {
 }
 
 // UnmarshalJSONNumber decodes data as JSON with numbers kept as json.Number.
+// Malformed JSON (truncated, trailing data after the value) is a
+// *json.SyntaxError whose message and Offset are encoding/json's, so that
+// the position it names is exact; the fast decoder's own errors name padding
+// bytes ('\u0000') and approximate offsets.
 func UnmarshalJSONNumber(data []byte, v any) error {
 	dec := gojson.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
+	err := dec.Decode(v)
+	if err == nil && !dec.More() {
+		return nil
 	}
-	if dec.More() {
-		return &json.SyntaxError{Offset: dec.InputOffset()}
+	if serr := syntaxError(data); serr != nil {
+		return serr
+	}
+	if err == nil { // More without a syntax error: only whitespace follows
+		return nil
+	}
+	return err
+}
+
+// syntaxError is encoding/json's account of what is wrong with data as one
+// JSON value, or nil when data is well formed. Called on failures only.
+func syntaxError(data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se
 	}
 	return nil
 }
@@ -137,7 +158,7 @@ func Decode(m map[string]any, now time.Time) (*Event, error) {
 		return nil, err
 	}
 	if !Known(e.Type) {
-		return nil, problem.Invalid("type", e.Type, "Unknown event type")
+		return nil, problem.Invalid("type", e.Type, UnknownType)
 	}
 	if IsEngineType(e.Type) {
 		return nil, problem.Invalid("type", e.Type, "Emitted by the engine only")

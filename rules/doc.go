@@ -54,7 +54,9 @@
 //	                       on ASSET_ADDED everything is added
 //	hasMarker(name)        the marker being selected/cleared, or one of
 //	                       asset.markers
-//	isImage(), isVideo()   mime_type image/… (video/…) or an image (video) object
+//	isImage(), isVideo()   by mime_type (image/…, video/…) when the asset has one;
+//	                       only without a mime_type by the presence of an image
+//	                       (video) object: a PDF with preview dimensions is no image
 //	ext()                  lower-case extension of the name: "jpg"
 //	get(path), oldGet(path) a dotted lookup in asset / old that yields nil for
 //	                       anything missing (list indexes allowed: "tags.0");
@@ -65,6 +67,9 @@
 // date, duration…), except now and get, which the helpers replace. Reading a
 // field of a missing key is a run-time error in expr (asset.video.duration on
 // an image): use get("video.duration"), or asset.video?.duration ?? 0.
+//
+// docs/rules.md is the user's reference of the same; its cookbook section
+// is generated from Cookbook (go generate ./rules/).
 //
 // A condition that fails at run time does not match; Match returns the error
 // for the engine to count and log. Budgets: MaxConditionBytes of source,
@@ -132,3 +137,5 @@
 //
 //	{"id": asset.uuid, "title": get("info.title") ?? asset.name, "by": event.actor.username}
 package rules
+
+//go:generate env UPDATE=1 go test -count=1 -run ^TestDocs$ .

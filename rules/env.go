@@ -125,11 +125,7 @@ func (x *Env) build() {
 		x.before = x.path
 	}
 	x.ext = extension(asset)
-	mime, _ := asset["mime_type"].(string)
-	_, hasImage := asset["image"].(map[string]any)
-	_, hasVideo := asset["video"].(map[string]any)
-	x.image = strings.HasPrefix(mime, "image/") || hasImage
-	x.video = strings.HasPrefix(mime, "video/") || hasVideo
+	x.image, x.video = kind(asset)
 
 	x.v.Changed = x.changed
 	x.v.ChangedTo = x.changedTo
@@ -193,6 +189,20 @@ func fullPath(m map[string]any) string {
 		return ""
 	}
 	return joinPath(p, n)
+}
+
+// kind tells whether an asset is an image and whether it is a video: by its
+// mime_type (image/…, video/…, case-insensitive) when it has one, and only
+// when it has none by the presence of an image / video object, so that a
+// PDF with preview dimensions is no image.
+func kind(asset map[string]any) (image, video bool) {
+	if mime, _ := asset["mime_type"].(string); strings.TrimSpace(mime) != "" {
+		mime = strings.ToLower(strings.TrimSpace(mime))
+		return strings.HasPrefix(mime, "image/"), strings.HasPrefix(mime, "video/")
+	}
+	_, image = asset["image"].(map[string]any)
+	_, video = asset["video"].(map[string]any)
+	return image, video
 }
 
 func extension(asset map[string]any) string {

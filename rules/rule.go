@@ -42,7 +42,7 @@ func ValidateTriggers(v []string) error {
 	}
 	for i, t := range v {
 		if !validTrigger(t) {
-			return problem.Invalid("trigger_events["+strconv.Itoa(i)+"]", t, "Unknown event type")
+			return problem.Invalid("trigger_events["+strconv.Itoa(i)+"]", t, event.UnknownType)
 		}
 	}
 	return nil

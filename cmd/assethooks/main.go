@@ -1,6 +1,7 @@
 // Command assethooks runs the assethooks engine: `assethooks serve` starts the
 // HTTP API, the router, the delivery workers and the retry scheduler in one
-// process, configured by ASSETHOOKS_* environment variables (see README).
+// process, configured by ASSETHOOKS_* environment variables (see README);
+// `assethooks openapi` prints the API's OpenAPI 3.1 document.
 package main
 
 import (
@@ -56,8 +57,16 @@ func main() {
 		}
 	case "version", "-version", "--version":
 		fmt.Println("assethooks", version)
+	case "openapi":
+		// The document GET /openapi.json answers, for client generators.
+		b, err := api.OpenAPI(version)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "assethooks:", err)
+			os.Exit(1)
+		}
+		_, _ = os.Stdout.Write(b)
 	default:
-		fmt.Fprintf(os.Stderr, "usage: assethooks serve [flags]   (or: assethooks version)\n")
+		fmt.Fprintf(os.Stderr, "usage: assethooks serve [flags]   (or: assethooks version, assethooks openapi)\n")
 		os.Exit(2)
 	}
 }
@@ -287,7 +296,7 @@ func serve(args []string, out io.Writer) error {
 	}
 	defer eng.Stop()
 
-	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger,
+	srv := api.New(api.Config{Engine: eng, Keys: keys, MaxBody: maxBody, Logger: logger, Version: version,
 		Extra: []func(*api.Server){markers.Routes, ui.Routes(uiCfg)}})
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {

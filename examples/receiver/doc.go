@@ -7,7 +7,9 @@
 //	ASSETHOOKS_SIGNING_SECRET=whsec_… go run ./examples/receiver
 //
 // Configuration: -addr or ASSETHOOKS_RECEIVER_ADDR (default 127.0.0.1:9090),
-// -secret or ASSETHOOKS_SIGNING_SECRET (required: the webhook's signing_secret).
+// -secret or ASSETHOOKS_SIGNING_SECRET (required: the webhook's signing_secret),
+// -basic or ASSETHOOKS_RECEIVER_BASIC ("user:password": require those HTTP
+// Basic credentials, as a CMS would, and answer 401 without them).
 //
 // The verification is written from the Standard Webhooks specification and
 // shares no code with the sender in package actions.

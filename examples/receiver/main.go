@@ -23,11 +23,12 @@ func main() {
 func run() error {
 	addr := flag.String("addr", envOr("ASSETHOOKS_RECEIVER_ADDR", "127.0.0.1:9090"), "listen address (ASSETHOOKS_RECEIVER_ADDR)")
 	secret := flag.String("secret", os.Getenv("ASSETHOOKS_SIGNING_SECRET"), "the webhook's signing secret, whsec_… (ASSETHOOKS_SIGNING_SECRET)")
+	basic := flag.String("basic", os.Getenv("ASSETHOOKS_RECEIVER_BASIC"), "user:password: require these Basic credentials (ASSETHOOKS_RECEIVER_BASIC)")
 	flag.Parse()
 	if *secret == "" {
 		return errors.New("ASSETHOOKS_SIGNING_SECRET (or -secret) is required")
 	}
-	h, err := Handler(*secret, Options{Out: os.Stdout})
+	h, err := Handler(*secret, Options{Out: os.Stdout, Basic: *basic})
 	if err != nil {
 		return fmt.Errorf("ASSETHOOKS_SIGNING_SECRET: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -33,6 +34,10 @@ type Options struct {
 	Process func(id string, header http.Header, body []byte)
 	// Out is where events are printed when Process is nil; io.Discard when nil.
 	Out io.Writer
+	// Basic, as "user:password", makes the receiver require those HTTP
+	// Basic credentials (a webhook's "auth": {"type": "basic"}) and answer
+	// 401 without them; empty accepts any request.
+	Basic string
 }
 
 // handler verifies, deduplicates and processes deliveries.
@@ -77,6 +82,14 @@ func Handler(secret string, opts Options) (http.Handler, error) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Basic != "" {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u+":"+p), []byte(h.opts.Basic)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="receiver"`)
+			http.Error(w, "wrong or missing Basic credentials", http.StatusUnauthorized)
+			return
+		}
+	}
 	id := r.Header.Get("webhook-id")
 	ts := r.Header.Get("webhook-timestamp")
 	sigs := r.Header.Get("webhook-signature")
@@ -110,8 +123,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Process != nil {
 		h.opts.Process(id, r.Header, body)
 	} else {
-		fmt.Fprintf(h.opts.Out, "%s %s attempt=%s webhook-id=%s\n%s\n",
-			now.UTC().Format(time.RFC3339), r.Header.Get("X-Assethooks-Event"), r.Header.Get("X-Assethooks-Attempt"), id, printable(r, body))
+		fmt.Fprintf(h.opts.Out, "%s %s %s attempt=%s webhook-id=%s content-type=%s\n%s\n",
+			now.UTC().Format(time.RFC3339), r.Method, r.Header.Get("X-Assethooks-Event"), r.Header.Get("X-Assethooks-Attempt"), id,
+			r.Header.Get("Content-Type"), printable(r, body))
 	}
 	io.WriteString(w, "ok\n")
 }

@@ -168,3 +168,39 @@ func TestHandlerRefusesBadSecret(t *testing.T) {
 		}
 	}
 }
+
+// With Basic set, a delivery needs those credentials, as a CMS would want.
+func TestReceiverBasicAuth(t *testing.T) {
+	t.Parallel()
+	b := &bundle{}
+	h, err := Handler(secret, Options{Now: func() time.Time { return now }, Basic: "cms:s3cret",
+		Process: func(id string, _ http.Header, _ []byte) {
+			b.mu.Lock()
+			b.processed = append(b.processed, id)
+			b.mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, user, pass string
+		status           int
+	}{
+		{"none", "", "", 401},
+		{"wrong password", "cms", "nope", 401},
+		{"right", "cms", "s3cret", 200},
+	} {
+		r := signed("msg_"+tc.name, now, `{}`, secret)
+		if tc.user != "" {
+			r.SetBasicAuth(tc.user, tc.pass)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.status {
+			t.Errorf("%s: %d, want %d", tc.name, rec.Code, tc.status)
+		}
+	}
+	if diff := cmp.Diff([]string{"msg_right"}, b.ids()); diff != "" {
+		t.Errorf("processed (-want +got):\n%s", diff)
+	}
+}

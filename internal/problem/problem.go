@@ -21,6 +21,7 @@ const (
 	KindMalformed                   // a body that is not the JSON expected: 400
 	KindTooLarge                    // a body over the limit: 413
 	KindUnavailable                 // storage unreachable: 503
+	KindMethod                      // a known path with a method it does not serve: 405
 )
 
 // Error is a client-facing failure: its kind, the field it concerns (if any)

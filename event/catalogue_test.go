@@ -1,0 +1,65 @@
+package event_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/assethooks/assethooks/event"
+)
+
+// mediaPocket is every trigger event Media Pocket documents for its admin
+// webhooks API, in its order (SPEC §4: all of them are valid). SPEC counts
+// 121 of them: the list holds 123, ASSET_UPDATED_PROXY_MP4 and
+// ASSET_FINISHED_PROXY_MP4 included, which a client of Media Pocket's API
+// may send like any other.
+var mediaPocket = strings.Fields(`ASSET_REMOVED_FAVORITE ASSET_ADDED_FAVORITE ASSET_ADDED_COMMENT ASSET_STARTED_INGEST ASSET_RESTORED ASSET_REMOVED ASSET_EDITED_COMMENT ASSET_REMOVED_COMMENT ASSET_EDITED_METADATA ASSET_ADDED_APPROVAL ASSET_APPROVED ASSET_REJECTED ASSET_LINKED ASSET_UNLINKED ASSET_ADDED_CLIP ASSET_EDITED_CLIP ASSET_REMOVED_CLIP ASSET_ADDED_ATTACHMENT ASSET_REMOVED_ATTACHMENT ASSET_ADDED_FIELD_GROUP ASSET_EDITED_FIELD_GROUP ASSET_REMOVED_FIELD_GROUP ASSET_ADDED ASSET_STARTED_ANALYSIS ASSET_FINISHED_ANALYSIS ASSET_DOWNLOADED ASSET_SHARED_LINK ASSET_PUBLISHED ASSET_STARTED_RTSP_STREAM ASSET_STARTED_RTMP_STREAM ASSET_FINISHED_STREAM ASSET_ADDED_CROP ASSET_EDITED_CROP ASSET_REMOVED_CROP ASSET_FINISHED_INGEST ASSET_REMOVE_MEDIA_QUEUED ASSET_REMOVED_MEDIA ASSET_UPDATED_PROXY_MP4 ASSET_FINISHED_PROXY_MP4 ASSET_ADDED_TO_COLLECTION ASSET_REMOVED_FROM_COLLECTION INCOMING_ASSET_ADDED_TO_DROP_FOLDER OUTGOING_ASSET_ADDED_TO_DROP_FOLDER ASSET_PURGED ASSET_ADDED_SHAREABLE_LINK ASSET_UPDATED_INGEST ASSET_FINISHED_EJECT ASSET_UPDATED_EJECT ASSET_ADDED_ARTICLE ASSET_EDITED_ARTICLE ASSET_FINISHED_IMAGE_PREVIEW ASSET_FINISHED_IMAGE_THUMBNAIL ASSET_FINISHED_DOCUMENT_PREVIEW ASSET_FINISHED_AUDIO_WAVEFORM ASSET_FINISHED_AUDIO_PROXY PROJECT_REMOVED_FAVORITE PROJECT_ADDED_FAVORITE PROJECT_ADDED_COMMENT PROJECT_RESTORED PROJECT_REMOVED PROJECT_EDITED_COMMENT PROJECT_REMOVED_COMMENT PROJECT_EDITED_METADATA PROJECT_LINKED PROJECT_UNLINKED PROJECT_ADDED_ATTACHMENT PROJECT_REMOVED_ATTACHMENT PROJECT_ADDED_FIELD_GROUP PROJECT_EDITED_FIELD_GROUP PROJECT_REMOVED_FIELD_GROUP PROJECT_PRIVATE PROJECT_PUBLIC PROJECT_ADDED PROJECT_ADDED_THUMBNAIL_ASSET PROJECT_REMOVED_THUMBNAIL_ASSET PROJECT_PURGED USER_LINKED USER_UNLINKED USER_ADDED USER_EDITED USER_REMOVED USER_EDITED_AVATAR USER_REMOVED_AVATAR USER_GROUP_LINKED USER_GROUP_UNLINKED USER_GROUP_USER_LINKED USER_GROUP_USER_UNLINKED USER_GROUP_ADDED USER_GROUP_EDITED USER_GROUP_REMOVED USER_ROLE_ADDED USER_ROLE_REMOVED USER_ROLE_EDITED COLLECTION_CREATED COLLECTION_UPDATED_METADATA COLLECTION_DELETED COLLECTION_ADDED_FAVORITE COLLECTION_REMOVED_FAVORITE COLLECTION_PUBLIC COLLECTION_PRIVATE DROP_FOLDER_ADDED DROP_FOLDER_EDITED_METADATA DROP_FOLDER_REMOVED DROP_FOLDER_PUBLIC DROP_FOLDER_PRIVATE API_KEY_ADDED API_KEY_REMOVED FIELD_ADDED FIELD_EDITED FIELD_REMOVED FIELD_GROUP_ADDED FIELD_GROUP_EDITED FIELD_GROUP_REMOVED PERMISSION_EDITED LOADER_PING LOADER_PROCESS_UPDATED LOADER_PROCESS_REMOVED LOADER_EDITED LOADER_PROCESS_EDITED NOTIFICATION_ADDED STARTED_DAG_ACTION_RUN COMPLETED_DAG_ACTION_RUN UPDATED_DAG_ACTION_RUN`)
+
+func TestCatalogueHoldsMediaPocketsList(t *testing.T) {
+	t.Parallel()
+	if len(mediaPocket) != 123 {
+		t.Fatalf("the documented list has 123 types, this copy %d", len(mediaPocket))
+	}
+	for i, typ := range mediaPocket {
+		if !event.Known(typ) {
+			t.Errorf("Media Pocket's %s is not in the catalogue", typ)
+		}
+		if got := event.Types()[i]; got != typ {
+			t.Errorf("catalogue[%d] = %s, want Media Pocket's order (%s)", i, got, typ)
+		}
+	}
+}
+
+// Every type of types.txt is described in catalogue.txt, and nothing else is.
+func TestCatalogueDescribesEveryType(t *testing.T) {
+	t.Parallel()
+	group := regexp.MustCompile(`^[a-z][a-z_]*$`)
+	cat := event.Catalogue()
+	if len(cat) != len(event.Types()) {
+		t.Fatalf("%d entries for %d types", len(cat), len(event.Types()))
+	}
+	for i, info := range cat {
+		if info.Name != event.Types()[i] {
+			t.Errorf("entry %d is %s, want %s", i, info.Name, event.Types()[i])
+		}
+		if !group.MatchString(info.Group) || !strings.HasSuffix(info.Description, ".") || len(info.Description) < 15 {
+			t.Errorf("%s: group %q, description %q: catalogue.txt needs a line for it", info.Name, info.Group, info.Description)
+		}
+		want := event.SubjectObject
+		switch {
+		case event.IsEngineType(info.Name):
+			want = event.SubjectEngine
+		case strings.HasPrefix(info.Name, "ASSET_"):
+			want = event.SubjectAsset
+		}
+		if info.Subject != want {
+			t.Errorf("%s: subject %s, want %s", info.Name, info.Subject, want)
+		}
+	}
+	if _, ok := event.Describe("ASSET_EXPLODED"); ok {
+		t.Error("Describe knows a type outside the catalogue")
+	}
+	if info, _ := event.Describe("WEBHOOK_DISABLED"); info.Group != "webhook" || info.Subject != event.SubjectEngine {
+		t.Errorf("WEBHOOK_DISABLED: %+v", info)
+	}
+}
