@@ -61,7 +61,7 @@ func openMonitor(ctx context.Context, addr string) (*monitor, string, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, "", err
 	}
-	m := &monitor{rdb: redis.NewClient(&redis.Options{Addr: addr, PoolSize: 2, ContextTimeoutEnabled: true})}
+	m := &monitor{rdb: redis.NewClient(&redis.Options{Addr: addr, PoolSize: 2, ReadTimeout: 10 * time.Second, ContextTimeoutEnabled: true})}
 	m.rdb.AddHook(countHook{n: &m.sent})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -79,9 +79,10 @@ func openMonitor(ctx context.Context, addr string) (*monitor, string, error) {
 	return m, version, nil
 }
 
-// stats reads INFO cpu and commandstats in one call.
+// stats reads INFO cpu and commandstats in one call. The timeout is
+// generous: on a 2-core machine under load the answer may be slow to be read.
 func (m *monitor) stats(ctx context.Context) (redisStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	text, err := m.rdb.Info(ctx, "cpu", "commandstats").Result()
 	if err != nil {
