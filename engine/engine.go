@@ -25,6 +25,9 @@ type Engine struct {
 	ruleLogged sync.Map
 	// sampled holds, per event type, when this process last kept a sample.
 	sampled sync.Map
+	// expiredMinute is the last routing minute whose stored-events hash
+	// this process gave its expiry.
+	expiredMinute atomic.Int64
 	mu      sync.Mutex // serialises reloads
 
 	stopOnce sync.Once

@@ -95,6 +95,11 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	now := e.now()
 	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.RecordTTL,
 		SampleCap: samplesKept}
+	// The minute's hash of stored events gets its expiry from this
+	// process's first batch of the minute, not from every batch.
+	if e.expiredMinute.Swap(b.Minute) != b.Minute {
+		b.SetExpiry = true
+	}
 	if rand.IntN(16) == 0 { // keep the indexes bounded without a trim per batch
 		b.IndexCap = e.cfg.IndexCap
 	}

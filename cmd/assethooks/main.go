@@ -39,7 +39,7 @@ import (
 
 // softMemoryLimit is the Go heap's soft limit with a real Redis, unless
 // GOMEMLIMIT says otherwise.
-const softMemoryLimit = 72 << 20
+const softMemoryLimit = 60 << 20
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0"

@@ -158,7 +158,7 @@ func routeOne(t *testing.T, b bundle, id string) (*store.RouteBatch, store.Event
 	}
 	now := time.UnixMilli(1_700_000_000_000)
 	rb := &store.RouteBatch{Consumer: "router-1", Entries: []string{es[0].Entry}, Minute: store.Minute(now),
-		Retention: time.Hour, SampleCap: 2,
+		Retention: time.Hour, SetExpiry: true, SampleCap: 2,
 		Events:     []store.StoredEvent{{Entry: es[0].Entry, ID: id, Value: []byte("body\n{}")}},
 		Deliveries: []store.NewDelivery{{Entry: es[0].Entry, WebhookID: 7, DeliveryID: "d-" + id, Message: []byte(`{"d":"d-` + id + `"}`), Body: []byte("body"), Record: []byte(`{"status":"pending"}`), Created: now.UnixMilli()}},
 		Samples:    []store.Sample{{Entry: es[0].Entry, Type: "ASSET_ADDED", Value: []byte(`{"id":"` + id + `"}`)}},
