@@ -28,7 +28,7 @@ type Engine struct {
 	// expiredMinute is the last routing minute whose stored-events hash
 	// this process gave its expiry.
 	expiredMinute atomic.Int64
-	mu      sync.Mutex // serialises reloads
+	mu            sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
