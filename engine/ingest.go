@@ -57,7 +57,9 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			ev.OccurredAt = now.UTC()
 		}
 		op, assetJSON, flags, akey, fkey := "", "", "", e.k.events(), e.k.events()
-		if uuid := ev.AssetID(); uuid != "" {
+		// schedules: an ASSET_SCHEDULED event reports a stored snapshot; it never writes it
+		// back (a newer one may have arrived since the scan read it).
+		if uuid := ev.AssetID(); uuid != "" && ev.Type != event.AssetScheduled {
 			akey, fkey = e.k.asset(uuid), e.k.flags(uuid)
 			if ev.Type == event.AssetRemoved {
 				op = "d"
@@ -85,7 +87,11 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			ik = e.k.idem(ev.ID)
 		}
 		keys = append(keys, ik, akey, fkey)
-		args = append(args, ev.ID, idem, op, assetJSON, body, flags, ev.Type)
+		typ := ev.Type
+		if len(ev.Targets) > 0 {
+			typ = "" // schedules: a digest is routed to its targets whoever subscribes to its type
+		}
+		args = append(args, ev.ID, idem, op, assetJSON, body, flags, typ)
 	}
 	if _, err := e.commit(ctx, &ingestReq{n: len(evs), keys: keys, args: args}); err != nil {
 		return nil, err

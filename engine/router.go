@@ -111,10 +111,11 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 		matched []routed
 	}
 	var outs []out
+	var since []sinceUpdate // schedules: change times for since()
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
-		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) {
+		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) && !e.watching() { // schedules: since() needs every asset event
 			e.cfg.Metrics.EventsRouted.Inc()
 			continue // nobody subscribes to this type: acknowledged unread
 		}
@@ -125,6 +126,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 		}
 		e.cfg.Metrics.EventsRouted.Inc()
 		ev.Changes = rules.Changes(ev, old)
+		since = e.noteSince(since, ev, now) // schedules
 		env := rules.NewEnv(ev, old, now)
 		matched := e.match(st, evaluator, ev, env)
 		if len(matched) == 0 {
@@ -138,6 +140,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 		outs = append(outs, out{ev, body, matched})
 	}
 	write := func(pipe redis.Pipeliner) error {
+		e.schedStore().writeSince(ctx, pipe, since) // schedules
 		for _, o := range outs {
 			pipe.Set(ctx, e.k.event(o.ev.ID), o.body, e.cfg.RecordTTL)
 			for _, r := range o.matched {
@@ -239,6 +242,9 @@ func (st *state) wanted(t string) bool {
 // for marker events the webhooks the marker fires directly (whose condition
 // still applies). A webhook never receives the engine's events about itself.
 func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env) []routed {
+	if len(ev.Targets) > 0 { // schedules: a digest goes to exactly its webhooks
+		return e.matchTargets(st, evaluator, ev, env)
+	}
 	var self int64 = -1
 	if ev.Webhook != nil {
 		self = asInt64(ev.Webhook["id"])
