@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	a.POST("/rules/test", s.wrap(s.testRule))
 	s.User.POST("/events", s.wrap(s.ingest))
 	s.hookRoutes()
+	s.scheduleRoutes() // schedules (schedules.go)
 }
 
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,
