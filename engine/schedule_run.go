@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"time"
@@ -82,7 +83,11 @@ func (e *Engine) runSchedule(ctx context.Context, c *compiled, at time.Time) (*S
 		e.cfg.Logger.Warn("engine: schedule condition failed at run time (no match)", "schedule", c.s.ID,
 			"assets", r.errors, "last_err", r.lastErr)
 	}
-	e.cfg.Logger.Info("engine: schedule ran", "schedule", c.s.ID, "at", at, "matched", r.matched,
+	level := slog.LevelDebug // a tick that found nothing is routine
+	if r.matched > 0 || err != nil {
+		level = slog.LevelInfo
+	}
+	e.cfg.Logger.Log(ctx, level, "engine: schedule ran", "schedule", c.s.ID, "at", at, "matched", r.matched,
 		"duration_ms", res.DurationMS, "err", err)
 	return res, err
 }
