@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,9 +53,9 @@ type ScheduleView struct {
 // scheduleFields are the fields a request may set; scheduleViewFields are
 // those the view shows and a request may send back, ignored.
 var (
-	scheduleFields     = []string{"name", "cron", "timezone", "condition", "action", "once", "disabled"}
-	scheduleViewFields = []string{"id", "created_at", "updated_at", "last_run", "next_run_at"}
-	actionFields       = []string{"type", "webhook_ids"}
+	scheduleFields       = []string{"name", "cron", "timezone", "condition", "action", "once", "disabled"}
+	scheduleViewFields   = []string{"id", "created_at", "updated_at", "last_run", "next_run_at"}
+	scheduleActionFields = []string{"type", "webhook_ids"}
 )
 
 func scheduleView(sc *engine.Schedule, run *engine.ScheduleRun, now time.Time) ScheduleView {
@@ -90,14 +91,14 @@ func (s *Server) answerSchedule(c *gin.Context, status int, sc *engine.Schedule)
 	return nil
 }
 
-// Unknown refuses, with a 422 naming it, the first field of m (in sorted
+// unknownScheduleParam refuses, with a 422 naming it, the first field of m (in sorted
 // order) that is neither in known nor in shown, the read-only fields of the
 // object's view, which a client may send back and which are ignored. prefix
 // is put before the field's name ("action.").
-func Unknown(m map[string]any, prefix string, known, shown []string) error {
+func unknownScheduleParam(m map[string]any, prefix string, known, shown []string) error {
 	var bad []string
 	for k := range m {
-		if !contains(known, k) && !contains(shown, k) {
+		if !slices.Contains(known, k) && !slices.Contains(shown, k) {
 			bad = append(bad, k)
 		}
 	}
@@ -110,19 +111,10 @@ func Unknown(m map[string]any, prefix string, known, shown []string) error {
 		Msg: fmt.Sprintf("Invalid parameter '%s': Unknown parameter", f)}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // DecodeSchedule type-checks a schedule request (the first bad field
 // named); the engine validates the values when the schedule is saved.
 func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
-	if err := Unknown(m, "", scheduleFields, scheduleViewFields); err != nil {
+	if err := unknownScheduleParam(m, "", scheduleFields, scheduleViewFields); err != nil {
 		return nil, err
 	}
 	sc := &engine.Schedule{}
@@ -149,10 +141,10 @@ func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
 		return nil, problem.Invalid("condition", m["condition"], "Must be a String")
 	}
 	sc.Condition = cond
-	if sc.Once, err = optBool(m, "once"); err != nil {
+	if sc.Once, err = scheduleBool(m, "once"); err != nil {
 		return nil, err
 	}
-	if sc.Disabled, err = optBool(m, "disabled"); err != nil {
+	if sc.Disabled, err = scheduleBool(m, "disabled"); err != nil {
 		return nil, err
 	}
 	if v, ok := m["action"]; ok && v != nil {
@@ -160,20 +152,20 @@ func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
 		if !ok {
 			return nil, problem.Invalid("action", v, "Must be an Object")
 		}
-		if err := Unknown(am, "action.", actionFields, nil); err != nil {
+		if err := unknownScheduleParam(am, "action.", scheduleActionFields, nil); err != nil {
 			return nil, err
 		}
 		if sc.Action.Type, err = OptString(am, "type"); err != nil {
 			return nil, problem.Prefix("action.", err)
 		}
-		if sc.Action.WebhookIDs, err = ids(am, "webhook_ids"); err != nil {
+		if sc.Action.WebhookIDs, err = scheduleIDs(am, "webhook_ids"); err != nil {
 			return nil, problem.Prefix("action.", err)
 		}
 	}
 	return sc, nil
 }
 
-func optBool(m map[string]any, k string) (bool, error) {
+func scheduleBool(m map[string]any, k string) (bool, error) {
 	v, ok := m[k]
 	if !ok || v == nil {
 		return false, nil
@@ -185,8 +177,8 @@ func optBool(m map[string]any, k string) (bool, error) {
 	return b, nil
 }
 
-// ids reads an optional array of positive integer ids.
-func ids(m map[string]any, k string) ([]int64, error) {
+// scheduleIDs reads an optional array of positive integer ids.
+func scheduleIDs(m map[string]any, k string) ([]int64, error) {
 	v, ok := m[k]
 	if !ok || v == nil {
 		return nil, nil
@@ -326,9 +318,9 @@ func (s *Server) deleteSchedule(c *gin.Context) error {
 	return nil
 }
 
-// runTimeout bounds a run asked for through the API, which goes on past the
+// scheduleRunTimeout bounds a run asked for through the API, which goes on past the
 // request's own deadline (a scan of every asset takes its time).
-const runTimeout = 10 * time.Minute
+const scheduleRunTimeout = 10 * time.Minute
 
 // runSchedule runs a schedule now (an extra tick, disabled or not) and
 // answers 202 with what it queued.
@@ -337,7 +329,7 @@ func (s *Server) runSchedule(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c), runTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c), scheduleRunTimeout)
 	defer cancel()
 	run, err := s.eng.RunSchedule(ctx, id)
 	if errors.Is(err, engine.ErrNotFound) {

@@ -71,9 +71,9 @@ type ScheduleRun struct {
 // a descriptor (@every <duration>, @hourly, @daily, @weekly, @monthly…).
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// compiled is a schedule ready to run: its ticks in its zone, its
+// schedCompiled is a schedule ready to run: its ticks in its zone, its
 // condition, and the paths its condition passes to since().
-type compiled struct {
+type schedCompiled struct {
 	s     *Schedule
 	spec  cron.Schedule
 	cond  *rules.Condition
@@ -163,7 +163,10 @@ func LoadZone(name string) (*time.Location, error) {
 
 // compileSchedule checks and builds a schedule; errors are 422s naming the
 // field. It fills in the defaults (timezone UTC, action events).
-func compileSchedule(s *Schedule) (*compiled, error) {
+func compileSchedule(s *Schedule) (*schedCompiled, error) {
+	if strings.TrimSpace(s.Name) == "" || len(s.Name) > 255 {
+		return nil, problem.Invalid("name", s.Name, "Must be a non-empty String of at most 255 characters")
+	}
 	if s.Timezone == "" {
 		s.Timezone = "UTC"
 	}
@@ -196,7 +199,7 @@ func compileSchedule(s *Schedule) (*compiled, error) {
 	if err != nil {
 		return nil, compileProblem("condition", err)
 	}
-	return &compiled{s: s, spec: spec, cond: cond, since: rules.SincePaths(cond)}, nil
+	return &schedCompiled{s: s, spec: spec, cond: cond, since: rules.SincePaths(cond)}, nil
 }
 
 // CheckSchedule validates a schedule as the engine would run it: cron,
@@ -352,7 +355,7 @@ func NextRun(s *Schedule, now time.Time) Time {
 // RunSchedule runs a schedule now, outside its ticks (an admin's "run"),
 // whether or not it is disabled, and returns what the run did.
 func (e *Engine) RunSchedule(ctx context.Context, id int64) (*ScheduleRun, error) {
-	c, err := e.compiledSchedule(ctx, id)
+	c, err := e.loadedSchedule(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +368,7 @@ func (e *Engine) RunSchedule(ctx context.Context, id int64) (*ScheduleRun, error
 // tick they fire for; tests call it with any time). A disabled schedule
 // does not run.
 func (e *Engine) RunTick(ctx context.Context, id int64, at time.Time) (*ScheduleRun, error) {
-	c, err := e.compiledSchedule(ctx, id)
+	c, err := e.loadedSchedule(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -379,9 +382,9 @@ func (e *Engine) RunTick(ctx context.Context, id int64, at time.Time) (*Schedule
 	return e.runSchedule(ctx, c, at)
 }
 
-// compiledSchedule is the loaded form of schedule id, or it compiled anew
+// loadedSchedule is the loaded form of schedule id, or it compiled anew
 // from Redis when this process has not loaded it yet.
-func (e *Engine) compiledSchedule(ctx context.Context, id int64) (*compiled, error) {
+func (e *Engine) loadedSchedule(ctx context.Context, id int64) (*schedCompiled, error) {
 	if c := e.sched.current.Load().byID[id]; c != nil {
 		return c, nil
 	}

@@ -21,26 +21,26 @@ import (
 // Only one batch (and, for a digest, the MaxDigest assets kept so far) is
 // in memory at a time.
 
-// hit is one asset a run's condition matched.
-type hit struct {
+// schedHit is one asset a run's condition matched.
+type schedHit struct {
 	uuid  string
 	raw   []byte // the snapshot as stored, whose digest is the once mark
 	asset map[string]any
 }
 
-// sink is what a schedule's action does with its matches.
-type sink interface {
+// schedSink is what a schedule's action does with its matches.
+type schedSink interface {
 	// add takes the matches of one batch, in no particular order.
-	add(ctx context.Context, hits []hit) error
+	add(ctx context.Context, hits []schedHit) error
 	// flush ends the run.
 	flush(ctx context.Context) error
 }
 
 // scheduleSinks are the schedule action types by name, each with the
 // factory of its sink for one run.
-var scheduleSinks = map[string]func(r *schedRun) sink{
-	ScheduleEvents: func(r *schedRun) sink { return eventSink{r} },
-	ScheduleDigest: func(r *schedRun) sink { return &digestSink{r: r, in: map[string]bool{}} },
+var scheduleSinks = map[string]func(r *schedRun) schedSink{
+	ScheduleEvents: func(r *schedRun) schedSink { return eventSink{r} },
+	ScheduleDigest: func(r *schedRun) schedSink { return &digestSink{r: r, in: map[string]bool{}} },
 }
 
 func sinkNames() []string {
@@ -55,7 +55,7 @@ func sinkNames() []string {
 // schedRun is one run of one schedule at one tick.
 type schedRun struct {
 	e       *Engine
-	c       *compiled
+	c       *schedCompiled
 	at      time.Time
 	ref     *event.ScheduleRef
 	actor   event.Actor
@@ -65,7 +65,7 @@ type schedRun struct {
 }
 
 // runSchedule runs c's tick at and records it as the schedule's last run.
-func (e *Engine) runSchedule(ctx context.Context, c *compiled, at time.Time) (*ScheduleRun, error) {
+func (e *Engine) runSchedule(ctx context.Context, c *schedCompiled, at time.Time) (*ScheduleRun, error) {
 	start := time.Now()
 	r := &schedRun{e: e, c: c, at: at, ref: &event.ScheduleRef{ID: c.s.ID, Name: c.s.Name},
 		actor: event.Actor{Username: "schedule:" + c.s.Name, Interface: "robot"}}
@@ -130,7 +130,7 @@ func (r *schedRun) walk(ctx context.Context) error {
 
 // evaluate runs the condition over one batch of snapshots, with the change
 // times since() reads fetched for the whole batch in one round trip.
-func (r *schedRun) evaluate(ctx context.Context, ev *rules.Evaluator, batch map[string][]byte) ([]hit, error) {
+func (r *schedRun) evaluate(ctx context.Context, ev *rules.Evaluator, batch map[string][]byte) ([]schedHit, error) {
 	uuids := make([]string, 0, len(batch))
 	for u := range batch {
 		uuids = append(uuids, u)
@@ -143,7 +143,7 @@ func (r *schedRun) evaluate(ctx context.Context, ev *rules.Evaluator, batch map[
 		}
 		var unseen []string
 		for i, t := range times {
-			if _, ok := t[firstSeen]; !ok {
+			if _, ok := t[sinceFirstSeen]; !ok {
 				unseen = append(unseen, uuids[i])
 			}
 		}
@@ -151,7 +151,7 @@ func (r *schedRun) evaluate(ctx context.Context, ev *rules.Evaluator, batch map[
 			return nil, fmt.Errorf("record first seen: %w", err)
 		}
 	}
-	var hits []hit
+	var hits []schedHit
 	for i, u := range uuids {
 		raw := batch[u]
 		var asset map[string]any
@@ -171,7 +171,7 @@ func (r *schedRun) evaluate(ctx context.Context, ev *rules.Evaluator, batch map[
 			continue
 		}
 		if ok {
-			hits = append(hits, hit{uuid: u, raw: raw, asset: asset})
+			hits = append(hits, schedHit{uuid: u, raw: raw, asset: asset})
 		}
 	}
 	return hits, nil
@@ -188,7 +188,7 @@ func sinceLookup(t map[string]int64) rules.SinceFunc {
 	return func(path string) (time.Time, bool) {
 		ms, ok := t[path]
 		if !ok {
-			ms, ok = t[firstSeen]
+			ms, ok = t[sinceFirstSeen]
 		}
 		if !ok {
 			return time.Time{}, false
@@ -197,11 +197,11 @@ func sinceLookup(t map[string]int64) rules.SinceFunc {
 	}
 }
 
-// mark is the once mark of a snapshot: a digest of its bytes.
-func mark(raw []byte) string { return hashID(string(raw)) }
+// onceMark is the once mark of a snapshot: a digest of its bytes.
+func onceMark(raw []byte) string { return hashID(string(raw)) }
 
 // unsent drops the hits this schedule already sent in their current version.
-func (r *schedRun) unsent(ctx context.Context, hits []hit) ([]hit, error) {
+func (r *schedRun) unsent(ctx context.Context, hits []schedHit) ([]schedHit, error) {
 	if len(hits) == 0 {
 		return hits, nil
 	}
@@ -215,7 +215,7 @@ func (r *schedRun) unsent(ctx context.Context, hits []hit) ([]hit, error) {
 	}
 	out := hits[:0]
 	for i, h := range hits {
-		if marks[i] != mark(h.raw) {
+		if marks[i] != onceMark(h.raw) {
 			out = append(out, h)
 		}
 	}
@@ -223,13 +223,13 @@ func (r *schedRun) unsent(ctx context.Context, hits []hit) ([]hit, error) {
 }
 
 // sent records, for a `once` schedule, the versions of the assets it sent.
-func (r *schedRun) sent(ctx context.Context, hits []hit) error {
+func (r *schedRun) sent(ctx context.Context, hits []schedHit) error {
 	if !r.c.s.Once || len(hits) == 0 {
 		return nil
 	}
 	marks := make(map[string]string, len(hits))
 	for _, h := range hits {
-		marks[h.uuid] = mark(h.raw)
+		marks[h.uuid] = onceMark(h.raw)
 	}
 	return r.e.schedStore().setOnceMarks(ctx, r.c.s.ID, marks)
 }
@@ -242,7 +242,7 @@ type eventSink struct{ r *schedRun }
 // API's batch limit).
 const ingestChunk = 1000
 
-func (s eventSink) add(ctx context.Context, hits []hit) error {
+func (s eventSink) add(ctx context.Context, hits []schedHit) error {
 	for len(hits) > 0 {
 		n := min(len(hits), ingestChunk)
 		evs := make([]*event.Event, n)
@@ -269,12 +269,12 @@ func (eventSink) flush(context.Context) error { return nil }
 // sends nothing.
 type digestSink struct {
 	r     *schedRun
-	kept  hitHeap
+	kept  schedHitHeap
 	in    map[string]bool // uuids kept, as SCAN may return a key twice
 	total int
 }
 
-func (s *digestSink) add(_ context.Context, hits []hit) error {
+func (s *digestSink) add(_ context.Context, hits []schedHit) error {
 	for _, h := range hits {
 		if s.in[h.uuid] {
 			continue
@@ -299,7 +299,7 @@ func (s *digestSink) flush(ctx context.Context) error {
 	if len(s.kept) == 0 {
 		return nil
 	}
-	hits := slices.SortedFunc(slices.Values(s.kept), func(a, b hit) int {
+	hits := slices.SortedFunc(slices.Values(s.kept), func(a, b schedHit) int {
 		switch {
 		case a.uuid < b.uuid:
 			return -1
@@ -320,14 +320,14 @@ func (s *digestSink) flush(ctx context.Context) error {
 	return s.r.sent(ctx, hits)
 }
 
-// hitHeap is a max-heap of hits by uuid: its root is the largest uuid kept.
-type hitHeap []hit
+// schedHitHeap is a max-heap of hits by uuid: its root is the largest uuid kept.
+type schedHitHeap []schedHit
 
-func (h hitHeap) Len() int           { return len(h) }
-func (h hitHeap) Less(i, j int) bool { return h[i].uuid > h[j].uuid }
-func (h hitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *hitHeap) Push(x any)        { *h = append(*h, x.(hit)) }
-func (h *hitHeap) Pop() any {
+func (h schedHitHeap) Len() int           { return len(h) }
+func (h schedHitHeap) Less(i, j int) bool { return h[i].uuid > h[j].uuid }
+func (h schedHitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *schedHitHeap) Push(x any)        { *h = append(*h, x.(schedHit)) }
+func (h *schedHitHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -52,9 +52,9 @@ func (k keys) assetPattern() string {
 	return b.String() + ":asset:*"
 }
 
-// firstSeen is the field of a since hash that holds when the asset was
+// sinceFirstSeen is the field of a since hash that holds when the asset was
 // first seen (no path is empty).
-const firstSeen = ""
+const sinceFirstSeen = ""
 
 // TickTTL is how long the mark of a taken tick is kept: longer than any
 // process may be late for a tick (tickLookback) and than clocks drift.
@@ -259,7 +259,7 @@ func (s scheduleStore) ScanSnapshots(ctx context.Context, cursor uint64, count i
 // time) of several assets in one pipeline of HMGETs, in the order of uuids;
 // an asset without a record has a nil map.
 func (s scheduleStore) sinceTimes(ctx context.Context, uuids, paths []string) ([]map[string]int64, error) {
-	fields := append([]string{firstSeen}, paths...)
+	fields := append([]string{sinceFirstSeen}, paths...)
 	cmds := make([]*redis.SliceCmd, len(uuids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, u := range uuids {
@@ -300,7 +300,7 @@ func (s scheduleStore) markFirstSeen(ctx context.Context, uuids []string, at tim
 	ms := at.UnixMilli()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, u := range uuids {
-			p.HSetNX(ctx, s.k.since(u), firstSeen, ms)
+			p.HSetNX(ctx, s.k.since(u), sinceFirstSeen, ms)
 		}
 		return nil
 	})
@@ -329,7 +329,7 @@ func (s scheduleStore) writeSince(ctx context.Context, pipe redis.Pipeliner, ups
 			pipe.Del(ctx, key)
 			continue
 		}
-		pipe.HSetNX(ctx, key, firstSeen, u.at)
+		pipe.HSetNX(ctx, key, sinceFirstSeen, u.at)
 		if len(u.paths) > 0 {
 			args := make([]any, 0, 2*len(u.paths))
 			for _, p := range u.paths {

@@ -35,7 +35,7 @@ type scheduler struct {
 
 // scheduleSet is an immutable view of the stored schedules.
 type scheduleSet struct {
-	byID map[int64]*compiled
+	byID map[int64]*schedCompiled
 	// watched are the paths every saved condition passes to since(),
 	// sorted: the paths whose change times the router records.
 	watched []string
@@ -52,7 +52,7 @@ func newScheduler(e *Engine) *scheduler {
 	s := &scheduler{e: e, log: log, entries: map[int64]scheduleEntry{}}
 	s.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{log}),
 		cron.WithChain(cron.Recover(cronLogger{log})))
-	s.current.Store(&scheduleSet{byID: map[int64]*compiled{}})
+	s.current.Store(&scheduleSet{byID: map[int64]*schedCompiled{}})
 	return s
 }
 
@@ -98,7 +98,7 @@ func (s *scheduler) reload(ctx context.Context) error {
 		return err
 	}
 	old := s.current.Load()
-	next := &scheduleSet{byID: make(map[int64]*compiled, len(all))}
+	next := &scheduleSet{byID: make(map[int64]*schedCompiled, len(all))}
 	for idStr, raw := range all {
 		id, _ := strconv.ParseInt(idStr, 10, 64)
 		if c, ok := old.byID[id]; ok && c.raw == raw {
