@@ -37,6 +37,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x ./api/
+	$(GO) test -run '^$$' -bench ScheduleTick -benchtime 1x ./engine/
 
 tidy:
 	$(GO) mod tidy

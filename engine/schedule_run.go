@@ -323,6 +323,7 @@ func (s *digestSink) flush(ctx context.Context) error {
 // schedHitHeap is a max-heap of hits by uuid: its root is the largest uuid kept.
 type schedHitHeap []schedHit
 
+// Len, Less, Swap, Push and Pop implement heap.Interface.
 func (h schedHitHeap) Len() int           { return len(h) }
 func (h schedHitHeap) Less(i, j int) bool { return h[i].uuid > h[j].uuid }
 func (h schedHitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }

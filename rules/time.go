@@ -82,6 +82,7 @@ func SincePaths(c *Condition) []string {
 
 type sinceCollector struct{ paths []string }
 
+// Visit implements ast.Visitor.
 func (s *sinceCollector) Visit(node *ast.Node) {
 	call, ok := (*node).(*ast.CallNode)
 	if !ok || len(call.Arguments) != 1 {
