@@ -115,7 +115,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, msgs []r
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
-		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) && !e.watching() { // schedules: since() needs every asset event
+		if t, _ := m.Values["t"].(string); t != "" && !st.wanted(t) && !e.schedulesRead(t) { // schedules: since() and once marks read asset events
 			e.cfg.Metrics.EventsRouted.Inc()
 			continue // nobody subscribes to this type: acknowledged unread
 		}

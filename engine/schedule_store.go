@@ -317,16 +317,20 @@ type sinceUpdate struct {
 	at      int64 // unix ms
 	paths   []string
 	removed bool
+	once    []int64 // for a removed asset: the schedules whose once marks it leaves
 }
 
-// writeSince adds the router's since() records to its MULTI: DEL
-// <p>:since:<uuid> for a removed asset, else HSETNX of the first-seen time
-// and one HSET per changed watched path.
+// writeSince adds the router's since() records to its MULTI: for a removed
+// asset DEL <p>:since:<uuid> and HDEL of its once marks; else HSETNX of the
+// first-seen time and one HSET of the changed watched paths.
 func (s scheduleStore) writeSince(ctx context.Context, pipe redis.Pipeliner, ups []sinceUpdate) {
 	for _, u := range ups {
 		key := s.k.since(u.uuid)
 		if u.removed {
 			pipe.Del(ctx, key)
+			for _, id := range u.once {
+				pipe.HDel(ctx, s.k.scheduleOnce(id), u.uuid)
+			}
 			continue
 		}
 		pipe.HSetNX(ctx, key, sinceFirstSeen, u.at)

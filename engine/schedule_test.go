@@ -260,12 +260,30 @@ func TestScheduleDigest(t *testing.T) {
 		if n := target.Count(); n != 1 {
 			t.Errorf("an empty run sent a digest: %d deliveries", n)
 		}
+
+		// With once, a digest marks what it held: the 5 left out come next.
+		o := createSchedule(t, e, &engine.Schedule{Name: "untagged once", Cron: never, Once: true, Condition: `len(asset.tags ?? []) == 0`,
+			Action: engine.ScheduleAction{Type: engine.ScheduleDigest, WebhookIDs: []int64{tw.ID}}})
+		at := time.Now().Truncate(time.Second).Add(5 * time.Second)
+		for i, want := range []int{engine.MaxDigest + 5, 5, 0} {
+			run, err := e.RunTick(ctx, o.ID, at.Add(time.Duration(i)*time.Second))
+			if err != nil || run.Matched != want {
+				t.Fatalf("once digest run %d: %+v, %v; want %d matched", i, run, err, want)
+			}
+		}
+		got = scheduledBodies(t, target.Wait(t, 3, 20*time.Second))
+		drained(t, rdb, prefix)
+		last := got[len(got)-1].Data
+		if target.Count() != 3 || len(last.Assets) != 5 || *last.Truncated || last.Assets[0]["uuid"] != fmt.Sprintf("d-%04d", 2*engine.MaxDigest) {
+			t.Errorf("%d digests; the last holds %d assets from %v, truncated %v; want 3 digests, the last with the 5 left out",
+				target.Count(), len(last.Assets), last.Assets[0]["uuid"], *last.Truncated)
+		}
 	})
 }
 
 // TestScheduleOnce: with once, an asset sent by a tick is not sent again by
-// the next ones until its snapshot changes; the digest marks only what it
-// held, and a schedule without once sends every time.
+// the next ones until its snapshot changes (or it is removed and comes
+// back); a schedule without once sends every time.
 func TestScheduleOnce(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		ctx := context.Background()
@@ -298,7 +316,17 @@ func TestScheduleOnce(t *testing.T) {
 		drained(t, rdb, prefix)
 		tick(once, 1)
 		tick(once, 0)
-		rc.Wait(t, 2+4+1, 20*time.Second)
+		// o2 is removed: its mark goes; stored again as it was, it is new.
+		if _, err := e.Ingest(ctx, []*event.Event{{Type: event.AssetRemoved, Asset: map[string]any{"uuid": "o2"}}}); err != nil {
+			t.Fatal(err)
+		}
+		drained(t, rdb, prefix)
+		if ok, err := rdb.HExists(ctx, fmt.Sprintf("%s:sched:%d:once", prefix, once.ID), "o2").Result(); err != nil || ok {
+			t.Errorf("the removed asset's once mark is kept (%v)", err)
+		}
+		store(t, e, reviewAsset("o2", "review"))
+		tick(once, 1)
+		rc.Wait(t, 2+4+1+1, 20*time.Second)
 		drained(t, rdb, prefix)
 		var fromOnce []string
 		for _, b := range scheduledBodies(t, rc.Requests()) {
@@ -307,11 +335,11 @@ func TestScheduleOnce(t *testing.T) {
 			}
 		}
 		slices.Sort(fromOnce)
-		if d := cmp.Diff([]string{"o1", "o1", "o2"}, fromOnce); d != "" {
+		if d := cmp.Diff([]string{"o1", "o1", "o2", "o2"}, fromOnce); d != "" {
 			t.Errorf("once schedule sent (-want +got):\n%s", d)
 		}
-		if n := rc.Count(); n != 7 {
-			t.Errorf("%d deliveries, want 7", n)
+		if n := rc.Count(); n != 8 {
+			t.Errorf("%d deliveries, want 8", n)
 		}
 	})
 }

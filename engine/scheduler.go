@@ -39,6 +39,9 @@ type scheduleSet struct {
 	// watched are the paths every saved condition passes to since(),
 	// sorted: the paths whose change times the router records.
 	watched []string
+	// once are the schedules with once marks, whose marks of a removed
+	// asset the router drops.
+	once []int64
 }
 
 // scheduleEntry is a schedule's cron entry and the JSON it was made from.
@@ -126,6 +129,9 @@ func (s *scheduler) reload(ctx context.Context) error {
 	}
 	for id, c := range next.byID {
 		next.watched = append(next.watched, c.since...)
+		if c.s.Once {
+			next.once = append(next.once, id)
+		}
 		if _, ok := s.entries[id]; ok || c.s.Disabled || s.ctx == nil {
 			continue
 		}

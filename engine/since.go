@@ -18,17 +18,25 @@ import (
 // MULTI as the event's deliveries and ack: one HSETNX and at most one HSET
 // per event, nothing at all while no schedule reads since(). The time is the
 // event's occurred_at (not later than now). A removed asset's record goes
-// with it.
+// with it, and so do its once marks (one HDEL per schedule with once).
 
-// noteSince appends what ev means for since() to ups.
+// noteSince appends what ev means for since() (and, for a removed asset,
+// for the once marks) to ups.
 func (e *Engine) noteSince(ups []sinceUpdate, ev *event.Event, now time.Time) []sinceUpdate {
-	watched := e.sched.watched()
+	set := e.sched.current.Load()
 	uuid := ev.AssetID()
-	if len(watched) == 0 || uuid == "" || ev.Type == event.AssetScheduled {
+	if uuid == "" || ev.Type == event.AssetScheduled {
 		return ups
 	}
 	if ev.Type == event.AssetRemoved {
-		return append(ups, sinceUpdate{uuid: uuid, removed: true})
+		if len(set.watched) == 0 && len(set.once) == 0 {
+			return ups
+		}
+		return append(ups, sinceUpdate{uuid: uuid, removed: true, once: set.once})
+	}
+	watched := set.watched
+	if len(watched) == 0 {
+		return ups
 	}
 	at := ev.OccurredAt
 	if at.IsZero() || at.After(now) {
@@ -37,9 +45,13 @@ func (e *Engine) noteSince(ups []sinceUpdate, ev *event.Event, now time.Time) []
 	return append(ups, sinceUpdate{uuid: uuid, at: at.UnixMilli(), paths: rules.Touched(ev.Changes, watched)})
 }
 
-// watching reports whether any saved schedule condition reads since(), in
-// which case the router reads every event, subscribed to or not.
-func (e *Engine) watching() bool { return len(e.sched.watched()) > 0 }
+// schedulesRead reports whether the schedules need to see events of type t
+// that no webhook subscribes to: every asset event while a saved condition
+// reads since(), and removals while a schedule has once marks to drop.
+func (e *Engine) schedulesRead(t string) bool {
+	set := e.sched.current.Load()
+	return len(set.watched) > 0 || (t == event.AssetRemoved && len(set.once) > 0)
+}
 
 // matchTargets routes an event that names its webhooks (a schedule's
 // digest) to exactly those that exist and are enabled, whatever their
