@@ -46,6 +46,7 @@ bench:
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x ./api/
+	$(GO) test -run '^$$' -bench ScheduleTick -benchtime 1x ./engine/
 
 tidy:
 	$(GO) mod tidy

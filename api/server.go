@@ -44,6 +44,7 @@ type Engine interface {
 	Projects() engine.Projects
 	Markers() engine.Markers
 	Assets() engine.Assets
+	Schedules() engine.Schedules
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -45,6 +45,7 @@ type Engine struct {
 	// reclaimed is closed when the reclaimer has stopped, so that the
 	// workers stop taking jobs from it before they shut down.
 	reclaimed chan struct{}
+	sched     *scheduler // schedules: cron ticks, scans and housekeeping (schedule*.go)
 }
 
 // state is an immutable view of the configured webhooks, swapped whole when
@@ -81,6 +82,7 @@ func New(st *store.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{st: st, cfg: cfg, commits: make(chan *ingestReq), closed: make(chan struct{})}
 	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
+	e.sched = newScheduler(e) // schedules
 	return e, nil
 }
 
@@ -114,6 +116,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.run(ctx, "scheduler", e.promoteLoop)
 	e.run(ctx, "reclaimer", func(ctx context.Context) { defer close(e.reclaimed); e.reclaimLoop(ctx) })
 	e.run(ctx, "workers", e.workers.run)
+	e.run(ctx, "schedules", e.sched.run) // schedules: cron ticks and housekeeping, once per tick across processes
 	return nil
 }
 
