@@ -372,35 +372,42 @@ func (s *Store) SetOnceMarks(ctx context.Context, id int64, marks map[string]str
 	return nil
 }
 
-// TrimDeliveryIndexes drops, from every webhook's delivery index, the
-// entries created before cutoff, whose records have expired: HKEYS of the
-// webhooks, then one pipeline of ZREMRANGEBYSCORE. It returns how many went.
+// trimIndexScript drops a webhook's deliveries created before a cutoff:
+// their index entries and their records. KEYS[1] index, [2] records;
+// ARGV[1] the cutoff (unix ms, exclusive), [2] the most to drop. Returns
+// how many went.
+var trimIndexScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+if #ids == 0 then return 0 end
+redis.call('ZREM', KEYS[1], unpack(ids))
+redis.call('HDEL', KEYS[2], unpack(ids))
+return #ids
+`)
+
+// TrimDeliveryIndexes drops, for every webhook, the deliveries created
+// before cutoff (index entries and records), in bounded steps, and returns
+// how many went.
 func (s *Store) TrimDeliveryIndexes(ctx context.Context, cutoff time.Time) (int64, error) {
 	ids, err := s.rdb.HKeys(ctx, s.k.webhooks()).Result()
 	if err != nil {
 		return 0, unavailable(err)
 	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	max := "(" + strconv.FormatInt(cutoff.UnixMilli(), 10)
-	cmds := make([]*redis.IntCmd, 0, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range ids {
-			n, err := strconv.ParseInt(id, 10, 64)
-			if err != nil {
-				continue
-			}
-			cmds = append(cmds, p.ZRemRangeByScore(ctx, s.k.index(n), "-inf", max))
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, unavailable(err)
-	}
 	var total int64
-	for _, c := range cmds {
-		total += c.Val()
+	for _, id := range ids {
+		w, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			continue
+		}
+		for ctx.Err() == nil {
+			n, err := trimIndexScript.Run(ctx, s.rdb, []string{s.k.index(w), s.k.records(w)}, cutoff.UnixMilli(), 1000).Int64()
+			if err != nil {
+				return total, unavailable(err)
+			}
+			total += n
+			if n < 1000 {
+				break
+			}
+		}
 	}
 	return total, nil
 }

@@ -375,3 +375,25 @@ func TestLocksAndClaims(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestTrimDeliveryIndexes(t *testing.T) {
+	each(t, func(t *testing.T, b bundle) {
+		if err := b.st.PutWebhook(b.ctx, 7, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range []string{"old", "new"} {
+			rb, _ := routeOne(t, b, id)
+			rb.Deliveries[0].Created = int64(1000 * (i + 1))
+			if _, err := b.st.Route(b.ctx, rb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := b.st.TrimDeliveryIndexes(b.ctx, time.UnixMilli(1500))
+		if err != nil || n != 1 {
+			t.Fatalf("trim: %d %v, want 1", n, err)
+		}
+		diff(t, "records after trim", []string{b.hget(t, ":wh:7:rec", "d-old"), b.hget(t, ":wh:7:rec", "d-new")}, []string{"<nil>", `{"status":"pending"}`})
+		left, _ := b.rdb.ZRange(b.ctx, b.p+":wh:7:dlv", 0, -1).Result()
+		diff(t, "index after trim", left, []string{"d-new"})
+	})
+}
