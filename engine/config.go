@@ -66,7 +66,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// EventRetention is how long ingested events, their routing traces and
 	// their derived changes are kept (ASSETHOOKS_EVENT_RETENTION; default 168h).
-	EventRetention time.Duration // schedules: parsed by cmd/assethooks; event storage wires it
+	// Routed events are stored that long (for their deliveries' retries and
+	// resends, traces, backtests and replays).
+	EventRetention time.Duration
 	// ScheduleBatch is the SCAN COUNT of a schedule's walk over the asset
 	// snapshots: about how many assets one round trip reads (default 1000).
 	ScheduleBatch int // schedules

@@ -93,7 +93,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	}
 	st := e.state.Load()
 	now := e.now()
-	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.RecordTTL,
+	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.EventRetention,
 		SampleCap: samplesKept}
 	// The minute's hash of stored events gets its expiry from this
 	// process's first batch of the minute, not from every batch.
