@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -408,7 +407,7 @@ func (e *Engine) loadedSchedule(ctx context.Context, id int64) (*schedCompiled, 
 	}
 	c, err := compileSchedule(s)
 	if err != nil {
-		return nil, problem.New(http.StatusConflict, "stored schedule %d does not compile: %v", id, err)
+		return nil, problem.New(problem.KindConflict, "stored schedule %d does not compile: %v", id, err)
 	}
 	return c, nil
 }
