@@ -141,14 +141,6 @@ func (e *Engine) Stop() {
 	})
 }
 
-// bump tells every process that the webhooks changed and reloads this one.
-func (e *Engine) bump(ctx context.Context) error {
-	if err := e.st.Bump(ctx); err != nil {
-		return err
-	}
-	return e.Reload(ctx)
-}
-
 func (e *Engine) reloadLoop(ctx context.Context) {
 	every(ctx, e.cfg.RevisionEvery, func() {
 		rev, aborts, err := e.st.Revision(ctx)

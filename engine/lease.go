@@ -47,9 +47,6 @@ func (l *leases) done(id string, now time.Time) {
 	l.recent[id] = now
 }
 
-// holds reports whether an entry is held.
-func (l *leases) holds(id string) bool { _, ok := l.held[id]; return ok }
-
 // renewable returns every held entry, and forgets recorded entries older
 // than keep.
 func (l *leases) renewable(now time.Time, keep time.Duration) []string {

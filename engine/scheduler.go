@@ -59,9 +59,6 @@ func newScheduler(e *Engine) *scheduler {
 	return s
 }
 
-// watched returns the paths since() reads in any saved schedule condition.
-func (s *scheduler) watched() []string { return s.current.Load().watched }
-
 // run loads the schedules, starts the cron runner with them and the
 // housekeeping jobs, and polls the revision until ctx ends; then it waits
 // for running jobs (which see ctx end) to return.

@@ -259,6 +259,9 @@ func TestCompleteOutcomes(t *testing.T) {
 		diff(t, "deliveries stream", []int64{b.xlen(t, ":deliveries"), b.pending(t, ":deliveries", store.GroupWorkers)}, []int64{0, 0})
 		// Recorded twice: nothing moves the second time.
 		res, err = b.st.Complete(b.ctx, "w", []store.Outcome{{Kind: store.OK, Entry: d3.Entry, WebhookID: 7, DeliveryID: "d-e3"}}, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
 		diff(t, "second record", res, []int64{-1})
 		diff(t, "counters after the duplicate", []string{b.hget(t, ":qlen", "7"), b.hget(t, ":rlen", "7")}, []string{"1", "1"})
 		// Promotion brings both back, messages without their counter mark.
