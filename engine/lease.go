@@ -65,15 +65,7 @@ func (l *leases) renewable(now time.Time, keep time.Duration) []string {
 // renewLoop keeps the leases of held entries fresh (XCLAIM to ourselves), so
 // a reclaimer elsewhere never takes what this process is still working on.
 func (w *workers) renewLoop(ctx context.Context) {
-	every := w.e.cfg.ClaimIdle / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, w.e.cfg.ClaimIdle/3, func() {
 		// Leases are Redis idle times: wall clock, not Config.Now.
 		w.mu.Lock()
 		ids := w.leases.renewable(time.Now(), 2*w.e.cfg.ClaimIdle)
@@ -83,5 +75,5 @@ func (w *workers) renewLoop(ctx context.Context) {
 				w.e.cfg.Logger.Warn("engine: could not renew held deliveries", "count", len(ids), "err", err)
 			}
 		}
-	}
+	})
 }
