@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"time"
 
@@ -123,10 +124,21 @@ func IsEngineType(t string) bool {
 // *json.SyntaxError whose message and Offset are encoding/json's, so that
 // the position it names is exact; the fast decoder's own errors name padding
 // bytes ('\u0000') and approximate offsets.
-func UnmarshalJSONNumber(data []byte, v any) error {
+func UnmarshalJSONNumber(data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// goccy/go-json's stream decoder panics on some malformed input
+			// (invalid UTF-8 across its buffer, found by FuzzDecode):
+			// decode again with encoding/json, which says what is wrong.
+			if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+				rv.Elem().SetZero()
+			}
+			err = stdUnmarshalNumber(data, v)
+		}
+	}()
 	dec := gojson.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && !dec.More() {
 		return nil
 	}
@@ -137,6 +149,24 @@ func UnmarshalJSONNumber(data []byte, v any) error {
 		return nil
 	}
 	return err
+}
+
+// stdUnmarshalNumber is UnmarshalJSONNumber with encoding/json.
+func stdUnmarshalNumber(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		if serr := syntaxError(data); serr != nil {
+			return serr
+		}
+		return err
+	}
+	if dec.More() {
+		if serr := syntaxError(data); serr != nil {
+			return serr
+		}
+	}
+	return nil
 }
 
 // syntaxError is encoding/json's account of what is wrong with data as one
