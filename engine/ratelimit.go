@@ -12,8 +12,10 @@ import (
 // from the stream asks once per webhook for as many tokens as it holds
 // deliveries of that webhook; those granted go on to their lanes (lanes.go).
 //
-// The others wait without counting as attempts and without holding a
-// worker: a few (half a second's worth, gateCap) in the webhook's gate, a
+// A granted delivery starts at once when its lane and host have room, else
+// it goes back to the front of its gate (never to the lane's backlog, from
+// which a slow receiver could release many at once). The others wait
+// without counting as attempts and without holding a worker: a few (half a second's worth, gateCap) in the webhook's gate, a
 // queue in memory with one timer that fires when the next tokens are due
 // and asks for them, again in one call; the rest are snoozed back to the
 // retry set, each due at the turn it can expect, so that they come back
@@ -79,12 +81,77 @@ func (w *workers) throttle(ctx context.Context, id int64, jobs []*job) {
 	if !busy {
 		allowed, after = w.tokens(ctx, id, rate, len(jobs))
 	}
-	for _, j := range jobs[:allowed] {
-		w.admit(j)
-	}
+	w.startOrReturn(id, rate, jobs[:allowed])
 	if rest := jobs[allowed:]; len(rest) > 0 {
 		w.hold(id, rate, rest, after)
 	}
+}
+
+// startOrReturn starts granted jobs whose lane and host have room; the
+// others go back to the front of their gate rather than wait in the lane's
+// backlog, so that a receiver that frees many slots at once never sees
+// more than the limit start together (their tokens are spent: the receiver
+// was the bottleneck then, not the limit).
+func (w *workers) startOrReturn(id int64, rate int, jobs []*job) {
+	var back []*job
+	for _, j := range jobs {
+		if !w.startNow(j) {
+			back = append(back, j)
+		}
+	}
+	if len(back) == 0 {
+		return
+	}
+	w.mu.Lock()
+	if w.stopping.Load() { // shutting down: back to the retry set, due now
+		w.mu.Unlock()
+		for _, j := range back {
+			w.finish(outcome{kind: store.Snooze, job: j, due: w.e.now()}, false)
+		}
+		return
+	}
+	g := w.gates[id]
+	if g == nil {
+		g = &gate{}
+		w.gates[id] = g
+	}
+	for _, j := range back {
+		j.waited = true
+	}
+	g.queue = append(back, g.queue...)
+	w.gated += len(back)
+	if !g.armed {
+		g.armed = true
+		w.arm(id, rate, len(g.queue), store.Interval(rate))
+	}
+	w.mu.Unlock()
+}
+
+// startNow starts a job when its lane and its host's budget have room;
+// false leaves it to the caller. Called without w.mu.
+func (w *workers) startNow(j *job) bool {
+	w.mu.Lock()
+	l := w.lanes[j.msg.W]
+	h := w.hostFor(j)
+	laneRoom := l == nil || l.running < w.limitOf(j.msg.W)
+	if !laneRoom || !w.hostRoom(h) {
+		if laneRoom {
+			w.e.cfg.Metrics.HostWaits.WithLabelValues(h.key).Inc()
+		}
+		w.mu.Unlock()
+		return false
+	}
+	if l == nil {
+		l = &lane{}
+		w.lanes[j.msg.W] = l
+	}
+	l.running++
+	if h != nil {
+		h.running++
+	}
+	w.mu.Unlock()
+	w.start(j)
+	return true
 }
 
 // tokens asks the shared limit for up to n tokens; when Redis is away none
@@ -190,10 +257,7 @@ func (w *workers) wake(id int64) {
 	g.queue = g.queue[allowed:]
 	w.gated -= allowed
 	if len(g.queue) > 0 && !w.stopping.Load() {
-		if rate == 0 {
-			rate = 1
-		}
-		w.arm(id, rate, len(g.queue), after)
+		w.arm(id, max(rate, 1), len(g.queue), after)
 	} else {
 		g.armed = false
 		w.forgetGate(id, g)
@@ -201,13 +265,19 @@ func (w *workers) wake(id int64) {
 	gated := w.gated
 	w.mu.Unlock()
 	w.e.cfg.Metrics.RateLimitWaiting.Set(float64(gated))
-	for _, j := range taken {
-		if h == nil {
+	if h == nil {
+		for _, j := range taken {
 			w.finish(outcome{kind: store.Drop, job: j}, false)
-			continue
 		}
-		w.admit(j)
+		return
 	}
+	if rate == 0 { // no limit any more: the lanes take them as any others
+		for _, j := range taken {
+			w.admit(j)
+		}
+		return
+	}
+	w.startOrReturn(id, rate, taken)
 }
 
 // forgetGate drops a gate with nothing waiting, once the turns it gave

@@ -201,3 +201,54 @@ func TestRateLimitedWaitsAreNotAttempts(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitAfterAStall: a receiver that holds every request for a
+// while, then answers them all at once, does not make the deliveries that
+// waited behind them start together: the limit holds at its door
+// throughout.
+func TestRateLimitAfterAStall(t *testing.T) {
+	rdb, prefix := redistest.Open(t, redistest.Real)
+	const rate, n, stall = 10, 40, 2500 * time.Millisecond
+	var mu sync.Mutex
+	var at []time.Time
+	var until time.Time // the receiver answers nothing before it
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		now := time.Now()
+		at = append(at, now)
+		if until.IsZero() {
+			until = now.Add(stall)
+		}
+		hold := until.Sub(now)
+		mu.Unlock()
+		select { // a receiver that stalls, not a synchronisation
+		case <-time.After(hold):
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(rc.Close)
+	arrived := func() int { mu.Lock(); defer mu.Unlock(); return len(at) }
+	e := startEngine(t, rdb, prefix, engine.Config{Workers: 64, PerWebhook: 8})
+	limitedHook(t, e, "stalled", rc.URL, rate)
+	if _, err := e.Ingest(context.Background(), events(0, n)); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 30*time.Second, func() bool { return arrived() == n }, "all %d arrived", n)
+	mu.Lock()
+	ts := slices.Clone(at)
+	var during int
+	for _, a := range ts {
+		if a.Before(until) {
+			during++
+		}
+	}
+	mu.Unlock()
+	slices.SortFunc(ts, func(x, y time.Time) int { return x.Compare(y) })
+	t.Logf("after a stall of %s: %d arrivals at %d/s, %d during the stall, busiest second %d", stall, n, rate, during, busiestSecond(ts))
+	if during != 8 {
+		t.Errorf("%d requests arrived during the stall, want the lane's 8", during)
+	}
+	if b := busiestSecond(ts); b > rate+rateSlack(rate) {
+		t.Errorf("%d arrivals within one second after the stall, want at most %d (+%d)", b, rate, rateSlack(rate))
+	}
+}
