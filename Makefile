@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 FUZZTIME ?= 20000x
 PKG ?= ./...
 
-.PHONY: run build test vet race fuzz bench tidy clean
+.PHONY: run build test vet race fuzz bench bench-micro tidy clean
 
 ## run: build bin/assethooks, then start it on the embedded default and print how to call it.
 ## The binary replaces the recipe's shell (exec), so Ctrl-C stops it and make exits 0.
@@ -36,10 +36,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzIngest$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME) ./actions/
 
-## bench: Go benchmarks of the hot paths and the whole pipeline (embedded and real Redis)
+## bench: the load program: the real binary on the real Redis at 127.0.0.1:6379, a Markdown table for BENCHMARKS.md
+## (BENCHFLAGS passes flags, e.g. make bench BENCHFLAGS='-events 2000 -procs 2'; see go run ./cmd/loadbench -h)
+BENCHFLAGS ?=
 bench:
+	$(GO) run ./cmd/loadbench $(BENCHFLAGS)
+
+## bench-micro: Go benchmarks of the hot paths and the in-process pipeline (embedded and real Redis)
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rules/ ./actions/
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x ./api/
+	$(GO) test -run '^$$' -bench ScheduleTick -benchtime 1x ./engine/
 
 tidy:
 	$(GO) mod tidy

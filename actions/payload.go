@@ -206,6 +206,12 @@ func buildData(ev *event.Event, paths [][]string) map[string]any {
 	if ev.Delivery != nil {
 		data["delivery"] = ev.Delivery
 	}
+	if ev.Schedule != nil {
+		data["schedule"] = map[string]any{"id": ev.Schedule.ID, "name": ev.Schedule.Name}
+		if ev.Assets != nil { // a schedule's digest
+			data["truncated"] = ev.Truncated
+		}
+	}
 	return data
 }
 

@@ -154,7 +154,10 @@ func routeTable(t *testing.T) []byte {
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if a.tag != b.tag {
-			return order[a.tag] < order[b.tag]
+			if order[a.tag] != order[b.tag] {
+				return order[a.tag] < order[b.tag]
+			}
+			return a.tag < b.tag
 		}
 		if a.path != b.path {
 			return a.path < b.path

@@ -186,8 +186,10 @@ func TestRESTHookBadInput(t *testing.T) {
 
 func TestRESTHookSample(t *testing.T) {
 	t.Parallel()
-	h := apitest.New(t, apitest.Options{})
-	now := h.Engine.Config().Now()
+	// A fixed clock: the synthetic sample carries the time of the request,
+	// which must not cross a second boundary away from the test's.
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	h := apitest.New(t, apitest.Options{Engine: engine.Config{Now: func() time.Time { return now }}})
 	// None seen yet: a synthetic payload of the delivered shape.
 	r := h.Do("GET", "/api/v2/hooks/sample?event=ASSET_ADDED", apitest.UserKey, nil)
 	want, err := actions.JSONBody(engine.Synthetic("ASSET_ADDED", now), nil, nil)

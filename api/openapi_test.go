@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -306,6 +307,22 @@ func contractScenario(t *testing.T, h *apitest.Harness, c *apitest.Contract, rc,
 	do("POST", "/api/v2/markers/nope/select", user, map[string]any{"asset_ids": []string{"a-1"}}, 404)
 	do("DELETE", "/api/v2/admin/markers/approve", admin, nil, 204)
 	do("DELETE", "/api/v2/admin/markers/approve", admin, nil, 404)
+
+	// Schedules: an events schedule run by hand, and the refusals.
+	sched := obj(t, do("POST", "/api/v2/admin/schedules", admin, map[string]any{"name": "review", "cron": "0 9 * * *",
+		"timezone": "Europe/Paris", "condition": `asset.meta?.custom?.status == "review"`}, 200))
+	schedID := fmt.Sprint(sched["schedule"].(map[string]any)["id"])
+	do("POST", "/api/v2/admin/schedules", admin, map[string]any{"name": "x", "cron": "TZ=Europe/Paris 0 9 * * *", "condition": "true"}, 422)
+	do("POST", "/api/v2/admin/schedules", admin, map[string]any{"name": "x", "cron": "0 9 * * *", "conditon": "true"}, 422, refused)
+	do("GET", "/api/v2/admin/schedules", admin, nil, 200)
+	do("GET", "/api/v2/admin/schedules/"+schedID, admin, nil, 200)
+	do("GET", "/api/v2/admin/schedules/999", admin, nil, 404)
+	do("PUT", "/api/v2/admin/schedules/"+schedID, admin, map[string]any{"name": "review", "cron": "@daily",
+		"condition": "true", "action": map[string]any{"type": "events"}, "once": true}, 200)
+	do("PATCH", "/api/v2/admin/schedules/"+schedID, admin, map[string]any{"disabled": true}, 200)
+	do("POST", "/api/v2/admin/schedules/"+schedID+"/run", admin, nil, 202)
+	do("DELETE", "/api/v2/admin/schedules/"+schedID, admin, nil, 204)
+	do("DELETE", "/api/v2/admin/schedules/"+schedID, admin, nil, 404)
 
 	// Deletion last.
 	do("DELETE", "/api/v2/admin/webhooks/"+flakyID, admin, nil, 204)

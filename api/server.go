@@ -44,6 +44,7 @@ type Engine interface {
 	Projects() engine.Projects
 	Markers() engine.Markers
 	Assets() engine.Assets
+	Schedules() engine.Schedules
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -181,23 +182,21 @@ func (s *Server) errors(c *gin.Context) {
 	}
 }
 
-// statusOf is the HTTP status of an error kind.
+// statuses are the HTTP statuses of the error kinds.
+var statuses = map[problem.Kind]int{
+	problem.KindInvalid:     http.StatusUnprocessableEntity,
+	problem.KindNotFound:    http.StatusNotFound,
+	problem.KindConflict:    http.StatusConflict,
+	problem.KindMalformed:   http.StatusBadRequest,
+	problem.KindTooLarge:    http.StatusRequestEntityTooLarge,
+	problem.KindUnavailable: http.StatusServiceUnavailable,
+	problem.KindMethod:      http.StatusMethodNotAllowed,
+}
+
+// statusOf is the HTTP status of an error kind (500 for none).
 func statusOf(k problem.Kind) int {
-	switch k {
-	case problem.KindInvalid:
-		return http.StatusUnprocessableEntity
-	case problem.KindNotFound:
-		return http.StatusNotFound
-	case problem.KindConflict:
-		return http.StatusConflict
-	case problem.KindMalformed:
-		return http.StatusBadRequest
-	case problem.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case problem.KindUnavailable:
-		return http.StatusServiceUnavailable
-	case problem.KindMethod:
-		return http.StatusMethodNotAllowed
+	if s, ok := statuses[k]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }

@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	s.User.POST("/events", s.wrap(s.ingest))
 	s.hookRoutes()
 	s.discoveryRoutes()
+	s.scheduleRoutes() // schedules (schedules.go)
 }
 
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,

@@ -64,6 +64,14 @@ type Config struct {
 	DisableAfter time.Duration
 	// IdempotencyTTL is how long an event id is remembered (default 24h).
 	IdempotencyTTL time.Duration
+	// EventRetention is how long ingested events, their routing traces and
+	// their derived changes are kept (ASSETHOOKS_EVENT_RETENTION; default 168h).
+	// Routed events are stored that long (for their deliveries' retries and
+	// resends, traces, backtests and replays).
+	EventRetention time.Duration
+	// ScheduleBatch is the SCAN COUNT of a schedule's walk over the asset
+	// snapshots: about how many assets one round trip reads (default 1000).
+	ScheduleBatch int // schedules
 	// Actions are the options every action is built with.
 	Actions actions.Options
 	// Registry holds the action types (default actions.Builtin()).
@@ -130,6 +138,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.EventRetention <= 0 { // schedules
+		c.EventRetention = 168 * time.Hour
+	}
+	if c.ScheduleBatch <= 0 { // schedules
+		c.ScheduleBatch = 1000
 	}
 	if c.Registry == nil {
 		c.Registry = actions.Builtin()

@@ -73,4 +73,43 @@
 //
 // Keys: see package store. All share the prefix's hash tag ("{assethooks}"
 // by default), so the scripts work on Redis Cluster.
+// Schedules (SPEC §3.7; schedule*.go, since.go, housekeeping.go, their Redis calls in
+// store/schedules.go): every process loads the stored
+// schedules (reloaded when their revision counter moves) into one
+// robfig/cron runner, each schedule's spec in its own timezone (the
+// location set on the parsed schedule, never a TZ= prefix from the user,
+// which is refused) and @every anchored to the clock, so that all processes
+// agree on when a tick is. At a tick, each process asks for the tick's key
+// (SET NX on <p>:tick:schedule:<id>:<unix ms>); the one that gets it runs
+// the tick, the others skip it. A tick missed while every process was down
+// is not replayed: cron computes the next tick from the start. RunTick runs
+// a given tick without cron (tests drive time through it). A run walks the
+// asset snapshots with SCAN COUNT Config.ScheduleBatch plus one MGET per
+// batch, evaluates the condition in the engine (now() is the tick's time),
+// and hands each batch's matches to its action: "events" queues one
+// ASSET_SCHEDULED event per asset through Ingest (which never writes a
+// scheduled event's asset back over the snapshot); "digest" keeps the
+// MaxDigest matches with the smallest asset ids in a heap and queues one
+// event whose Targets are the digest's webhooks, which the router sends to
+// exactly those. Memory stays at one batch plus the digest. With once, a
+// hash per schedule maps asset uuid → digest of the snapshot last sent, so
+// an asset is sent again only when its snapshot changes. SCAN walks the
+// whole Redis database, so a tick costs in proportion to every key in it:
+// give a large deployment a database of its own.
+//
+// since(path): change times are recorded only for the paths that saved
+// schedule conditions pass to since() (collected when they compile). While
+// there are any, the router reads every event (subscribed to or not) and,
+// right after its batch is written, sets in <p>:since:<uuid> the field "" (first
+// seen, HSETNX) and each watched path that the event's changes touch
+// (HSET, unix ms of occurred_at, not later than now); a removed asset's
+// hash is deleted. The scan reads the hashes of one batch in one pipeline
+// and hands each asset's to the rules environment as a lookup function;
+// assets stored before any condition read since() get their first-seen
+// time from the first scan that looks.
+//
+// Housekeeping: named periodic jobs on the same cron runner and the same
+// tick keys (<p>:tick:housekeeping:<name>:<ms>), so each runs once per tick
+// across processes; today, trimming expired entries from the delivery
+// indexes.
 package engine

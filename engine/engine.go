@@ -26,7 +26,10 @@ type Engine struct {
 	ruleLogged sync.Map
 	// sampled holds, per event type, when this process last kept a sample.
 	sampled sync.Map
-	mu      sync.Mutex // serialises reloads
+	// expiredMinute is the last routing minute whose stored-events hash
+	// this process gave its expiry.
+	expiredMinute atomic.Int64
+	mu            sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -43,6 +46,7 @@ type Engine struct {
 	// reclaimed is closed when the reclaimer has stopped, so that the
 	// workers stop taking jobs from it before they shut down.
 	reclaimed chan struct{}
+	sched     *scheduler // schedules: cron ticks, scans and housekeeping (schedule*.go)
 }
 
 // state is an immutable view of the configured webhooks, swapped whole when
@@ -84,6 +88,7 @@ func New(st *store.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{st: st, cfg: cfg, commits: make(chan *ingestReq), closed: make(chan struct{})}
 	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
+	e.sched = newScheduler(e) // schedules
 	return e, nil
 }
 
@@ -117,6 +122,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.run(ctx, "scheduler", e.promoteLoop)
 	e.run(ctx, "reclaimer", func(ctx context.Context) { defer close(e.reclaimed); e.reclaimLoop(ctx) })
 	e.run(ctx, "workers", e.workers.run)
+	e.run(ctx, "schedules", e.sched.run) // schedules: cron ticks and housekeeping, once per tick across processes
 	return nil
 }
 
@@ -139,14 +145,6 @@ func (e *Engine) Stop() {
 		e.wg.Wait()
 		close(e.closed)
 	})
-}
-
-// bump tells every process that the webhooks changed and reloads this one.
-func (e *Engine) bump(ctx context.Context) error {
-	if err := e.st.Bump(ctx); err != nil {
-		return err
-	}
-	return e.Reload(ctx)
 }
 
 func (e *Engine) reloadLoop(ctx context.Context) {

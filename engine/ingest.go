@@ -67,7 +67,10 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			}
 			n.Asset = b
 		}
-		if uuid := ev.AssetID(); uuid != "" {
+		// schedules: an ASSET_SCHEDULED event reports a stored snapshot; it
+		// never writes it back (a newer one may have arrived since the scan
+		// read it).
+		if uuid := ev.AssetID(); uuid != "" && ev.Type != event.AssetScheduled {
 			n.AssetID = uuid
 			switch {
 			case ev.Type == event.AssetRemoved:
@@ -90,6 +93,9 @@ func (e *Engine) Ingest(ctx context.Context, evs []*event.Event) ([]string, erro
 			return nil, fmt.Errorf("engine: encode event: %w", err)
 		}
 		n.Envelope = b
+		if len(ev.Targets) > 0 {
+			n.Type = "" // schedules: a digest is routed to its targets whoever subscribes to its type
+		}
 	}
 	if err := e.commit(ctx, &ingestReq{evs: out}); err != nil {
 		return nil, err

@@ -47,9 +47,6 @@ func (l *leases) done(id string, now time.Time) {
 	l.recent[id] = now
 }
 
-// holds reports whether an entry is held.
-func (l *leases) holds(id string) bool { _, ok := l.held[id]; return ok }
-
 // renewable returns every held entry, and forgets recorded entries older
 // than keep.
 func (l *leases) renewable(now time.Time, keep time.Duration) []string {
@@ -68,15 +65,7 @@ func (l *leases) renewable(now time.Time, keep time.Duration) []string {
 // renewLoop keeps the leases of held entries fresh (XCLAIM to ourselves), so
 // a reclaimer elsewhere never takes what this process is still working on.
 func (w *workers) renewLoop(ctx context.Context) {
-	every := w.e.cfg.ClaimIdle / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, w.e.cfg.ClaimIdle/3, func() {
 		// Leases are Redis idle times: wall clock, not Config.Now.
 		w.mu.Lock()
 		ids := w.leases.renewable(time.Now(), 2*w.e.cfg.ClaimIdle)
@@ -86,5 +75,5 @@ func (w *workers) renewLoop(ctx context.Context) {
 				w.e.cfg.Logger.Warn("engine: could not renew held deliveries", "count", len(ids), "err", err)
 			}
 		}
-	}
+	})
 }

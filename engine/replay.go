@@ -34,7 +34,7 @@ type ReplayResult struct {
 //
 // What it sees is what the engine stores: the events that matched some
 // webhook when they were routed, in the hash of the minute they were routed
-// in, for Config.RecordTTL. The window is applied to those minutes, whole
+// in, for Config.EventRetention. The window is applied to those minutes, whole
 // (an event routed in the minute of since or of until counts). An event
 // that matched no webhook at all was not stored, and a condition that reads
 // old sees the event's own previous only (the snapshot before it is not
@@ -62,7 +62,7 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 	evaluator := rules.NewEvaluator()
 	now := e.now()
 	// Nothing older than the retention is stored, nothing newer than now.
-	since = later(since, now.Add(-e.cfg.RecordTTL))
+	since = later(since, now.Add(-e.cfg.EventRetention))
 	if until.After(now) {
 		until = now
 	}
@@ -93,7 +93,7 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 			}
 			return nil
 		}
-		made, err := e.st.Replay(ctx, webhookID, now, e.cfg.RecordTTL, batch)
+		made, err := e.st.Replay(ctx, webhookID, now, e.cfg.EventRetention, batch)
 		if err != nil {
 			return err
 		}

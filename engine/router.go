@@ -93,25 +93,38 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	}
 	st := e.state.Load()
 	now := e.now()
-	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.RecordTTL,
+	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.EventRetention,
 		SampleCap: samplesKept}
+	// The minute's hash of stored events gets its expiry from this
+	// process's first batch of the minute, not from every batch.
+	if e.expiredMinute.Swap(b.Minute) != b.Minute {
+		b.SetExpiry = true
+	}
 	if rand.IntN(16) == 0 { // keep the indexes bounded without a trim per batch
 		b.IndexCap = e.cfg.IndexCap
 	}
+	var since []store.SinceUpdate // schedules: change times for since()
 	for _, m := range entries {
 		b.Entries = append(b.Entries, m.Entry)
-		if m.Type != "" && !st.wanted(m.Type) {
+		if m.Type != "" && !st.wanted(m.Type) && !e.schedulesRead(m.Type) { // schedules: since() and once marks read asset events
 			e.cfg.Metrics.EventsRouted.Inc()
 			continue // nobody subscribes to this type: acknowledged unread
 		}
 		e.cfg.Metrics.EventsRouted.Inc()
-		if err := e.routeOne(st, evaluator, m, now, b); err != nil {
+		if err := e.routeOne(st, evaluator, m, now, b, &since); err != nil {
 			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.Entry, "err", err)
 		}
 	}
 	for fails := 1; ; fails++ {
 		_, err := e.st.Route(context.WithoutCancel(ctx), b)
 		if err == nil {
+			// schedules: change times for since(); idempotent, and a lost
+			// one only makes since() measure from an earlier change.
+			if len(since) > 0 {
+				if err := e.st.WriteSince(context.WithoutCancel(ctx), since); err != nil {
+					e.cfg.Logger.Warn("engine: could not record change times for since()", "err", err)
+				}
+			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -122,14 +135,14 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 }
 
 // routeOne matches one event and adds what it yields to the batch.
-func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEntry, now time.Time, b *store.RouteBatch) error {
+func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEntry, now time.Time, b *store.RouteBatch, since *[]store.SinceUpdate) error {
 	var ev event.Event
 	if err := event.UnmarshalJSONNumber([]byte(m.Envelope), &ev); err != nil {
 		return err
 	}
 	decoded := false
 	var old map[string]any
-	if m.Asset != "" && (m.Old != "" || m.Flags != "" || ev.Previous != nil || st.needsAsset(&ev)) {
+	if m.Asset != "" && (m.Old != "" || m.Flags != "" || ev.Previous != nil || st.needsAsset(&ev) || e.schedulesRead(ev.Type)) {
 		if err := decodeAsset(&ev, m); err != nil {
 			return err
 		}
@@ -142,6 +155,7 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 		}
 	}
 	ev.Changes = rules.Changes(&ev, old)
+	*since = e.noteSince(*since, &ev, now) // schedules
 	env := rules.NewEnv(&ev, old, now)
 	matched := e.match(st, evaluator, &ev, env)
 	if len(matched) == 0 {
@@ -261,6 +275,9 @@ func (st *state) needsAsset(ev *event.Event) bool {
 // triggers; their project, folder, user scopes and condition still apply).
 // A webhook never receives the engine's events about itself.
 func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env) []routed {
+	if len(ev.Targets) > 0 { // schedules: a digest goes to exactly its webhooks
+		return e.matchTargets(st, evaluator, ev, env)
+	}
 	var self int64 = -1
 	if ev.Webhook != nil {
 		self = asInt64(ev.Webhook["id"])

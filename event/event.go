@@ -47,6 +47,21 @@ type Event struct {
 	// Webhook and Delivery are set on the engine's own WEBHOOK_* events.
 	Webhook  map[string]any `json:"webhook,omitempty"`
 	Delivery map[string]any `json:"delivery,omitempty"`
+	// Schedule is set on ASSET_SCHEDULED events: the schedule that fired.
+	Schedule *ScheduleRef `json:"schedule,omitempty"`
+	// Truncated is set on a schedule's digest when more assets matched
+	// than Assets holds.
+	Truncated bool `json:"truncated,omitempty"`
+	// Targets, when not empty, are the only webhooks the router sends the
+	// event to (a schedule's digest). The engine sets it; Decode never
+	// reads it from a request.
+	Targets []int64 `json:"targets,omitempty"`
+}
+
+// ScheduleRef names the schedule an ASSET_SCHEDULED event comes from.
+type ScheduleRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
 }
 
 // AssetID is the asset's uuid, or "" when the event carries no asset.

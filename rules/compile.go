@@ -184,6 +184,10 @@ func (a *argChecker) Visit(node *ast.Node) {
 		if t := arg.Type(); t != nil && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
 			a.fail(arg, fmt.Sprintf("%s: the path must be a string, not %v", id.Value, t))
 		}
+	case id.Value == "since":
+		if _, ok := arg.(*ast.StringNode); !ok {
+			a.fail(arg, `since: the path must be a quoted string, such as since("meta.custom.status")`)
+		}
 	case globArgs[id.Value]:
 		if s, ok := arg.(*ast.StringNode); ok {
 			if why := validGlob(s.Value); why != "" {

@@ -22,7 +22,18 @@ type Recipe struct {
 	// Old is the previous snapshot of the asset for both events, when the
 	// recipe needs one (else nil: the events carry their changes).
 	Old map[string]any
+	// At is what now() returns, for recipes that depend on the time
+	// (schedule recipes); zero means the time the recipe is tried.
+	At time.Time
+	// Since holds the change times since() reads, by asset uuid and then
+	// by path, as the engine records them for schedules.
+	Since map[string]map[string]time.Time
 }
+
+// Scheduled reports whether the recipe is a schedule's condition: its
+// events are the ASSET_SCHEDULED events of a schedule's scan, and it may
+// depend on At and Since.
+func (r Recipe) Scheduled() bool { return r.Matches.Type == event.AssetScheduled }
 
 var cookbookTime = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
@@ -52,6 +63,22 @@ func exampleEvent(typ string, extra map[string]any, changes ...event.Change) *ev
 }
 
 func with(ev *event.Event, f func(*event.Event)) *event.Event { f(ev); return ev }
+
+// scheduled is the event a schedule's scan evaluates for one stored asset.
+func scheduled(uuid string, extra map[string]any) *event.Event {
+	ev := exampleEvent(event.AssetScheduled, extra)
+	ev.Asset["uuid"] = uuid
+	ev.ID, ev.ProjectID = "", ""
+	ev.Actor = event.Actor{Username: "schedule:nightly", Interface: "robot"}
+	ev.Schedule = &event.ScheduleRef{ID: 1, Name: "nightly"}
+	return ev
+}
+
+func status(s string) map[string]any {
+	return map[string]any{"custom": map[string]any{"status": s}}
+}
+
+const day = 24 * time.Hour
 
 // Cookbook is the rules of doc.go's cookbook with example events.
 var Cookbook = []Recipe{
@@ -202,5 +229,35 @@ var Cookbook = []Recipe{
 			Webhook: map[string]any{"id": json.Number("5"), "name": "CMS"}},
 		Misses: &event.Event{Type: "WEBHOOK_DELIVERY_FAILED", OccurredAt: cookbookTime, Actor: event.Actor{Interface: "robot"},
 			Webhook: map[string]any{"id": json.Number("6"), "name": "Search"}},
+	},
+	{
+		Name: "Schedule: assets that expire this week",
+		Condition: `let exp = asset.meta?.custom?.expires_at; ` +
+			`exp != nil && date(exp) > now() && date(exp) <= now() + duration("168h")`,
+		At: cookbookTime,
+		Matches: scheduled("a-expiring", map[string]any{"meta": map[string]any{"custom": map[string]any{
+			"expires_at": cookbookTime.Add(3 * day).Format(time.RFC3339)}}}),
+		Misses: scheduled("a-later", map[string]any{"meta": map[string]any{"custom": map[string]any{
+			"expires_at": cookbookTime.Add(10 * day).Format(time.RFC3339)}}}),
+	},
+	{
+		Name:      "Schedule: still in review for 7 days",
+		Condition: `asset.meta.custom.status == "review" && since("meta.custom.status") > duration("168h")`,
+		At:        cookbookTime,
+		Since: map[string]map[string]time.Time{
+			"a-stuck":  {"meta.custom.status": cookbookTime.Add(-8 * day)},
+			"a-recent": {"meta.custom.status": cookbookTime.Add(-2 * day)},
+		},
+		Matches: scheduled("a-stuck", map[string]any{"meta": status("review")}),
+		Misses:  scheduled("a-recent", map[string]any{"meta": status("review")}),
+	},
+	{
+		Name:      "Schedule: untagged uploads older than a day",
+		Condition: `len(asset.tags ?? []) == 0 && age(asset.created_at ?? now()) > duration("24h")`,
+		At:        cookbookTime,
+		Matches: scheduled("a-old", map[string]any{"tags": nil,
+			"created_at": cookbookTime.Add(-2 * day).Format(time.RFC3339)}),
+		Misses: scheduled("a-new", map[string]any{"tags": []any{},
+			"created_at": cookbookTime.Add(-2 * time.Hour).Format(time.RFC3339)}),
 	},
 }

@@ -10,6 +10,14 @@ import (
 // evalOn runs src against ev as the router would: changes first, then the env.
 func evalOn(t *testing.T, src string, ev *event.Event, old map[string]any) (bool, error) {
 	t.Helper()
+	return evalRecipe(t, Recipe{Condition: src}, ev, old)
+}
+
+// evalRecipe runs r's condition against ev as the router (or, for schedule
+// recipes, a schedule's scan) would, at r.At with r.Since.
+func evalRecipe(t *testing.T, r Recipe, ev *event.Event, old map[string]any) (bool, error) {
+	src := r.Condition
+	t.Helper()
 	c, err := Compile(src)
 	if err != nil {
 		t.Fatalf("Compile(%q): %v", src, err)
@@ -19,7 +27,16 @@ func evalOn(t *testing.T, src string, ev *event.Event, old map[string]any) (bool
 		old = cp.Previous
 	}
 	cp.Changes = Changes(&cp, old)
-	return NewEvaluator().Eval(c, NewEnv(&cp, old, time.Now()))
+	now := r.At
+	if now.IsZero() {
+		now = time.Now()
+	}
+	env := NewEnv(&cp, old, now)
+	if r.Since != nil {
+		times := r.Since[cp.AssetID()]
+		env.WithSince(func(path string) (time.Time, bool) { at, ok := times[path]; return at, ok })
+	}
+	return NewEvaluator().Eval(c, env)
 }
 
 func TestCookbook(t *testing.T) {
@@ -30,10 +47,10 @@ func TestCookbook(t *testing.T) {
 	for _, r := range Cookbook {
 		t.Run(r.Name, func(t *testing.T) {
 			t.Parallel()
-			if got, err := evalOn(t, r.Condition, r.Matches, r.Old); err != nil || !got {
+			if got, err := evalRecipe(t, r, r.Matches, r.Old); err != nil || !got {
 				t.Errorf("Matches: got %v, %v; want true", got, err)
 			}
-			if got, err := evalOn(t, r.Condition, r.Misses, r.Old); err != nil || got {
+			if got, err := evalRecipe(t, r, r.Misses, r.Old); err != nil || got {
 				t.Errorf("Misses: got %v, %v; want false", got, err)
 			}
 		})

@@ -23,7 +23,8 @@
 //
 //	event     the envelope: id, type, occurred_at (RFC 3339 string), project_id,
 //	          actor {username, interface}, destination, target, marker, object,
-//	          and webhook / delivery on the engine's WEBHOOK_* events
+//	          webhook / delivery on the engine's WEBHOOK_* events, and
+//	          schedule {id, name} on ASSET_SCHEDULED events
 //	asset     the asset as the DAM sent it; numbers are int when integral, else
 //	          float64, whatever the JSON looked like (2400, 2400.0)
 //	old       the previous snapshot (event.previous or the engine's), or nil
@@ -61,7 +62,21 @@
 //	get(path), oldGet(path) a dotted lookup in asset / old that yields nil for
 //	                       anything missing (list indexes allowed: "tags.0");
 //	                       the safe way to read optional fields
-//	now()                  the time the event is routed (one value per event)
+//	now()                  the time the event is routed (one value per event);
+//	                       in a schedule, the time of the tick
+//	since(path)            how long ago the value at path last changed, or the
+//	                       asset was first seen when it never changed
+//	                       (a time.Duration). The path must be a quoted string:
+//	                       the engine records change times only for the paths
+//	                       that saved schedule conditions pass to since()
+//	                       (SincePaths, Touched), and injects the lookup with
+//	                       Env.WithSince; without one (webhook routing) it is 0
+//	age(t)                 now() minus a time or an RFC 3339 string; nil or a
+//	                       string that is no time is a run-time error, so read
+//	                       optional fields with ??: age(asset.created_at ?? now())
+//	date(s), duration(s)   expr's: parse an RFC 3339 (or 2006-01-02) string, a
+//	                       Go duration ("168h"); times and durations compare and
+//	                       add: date(x) <= now() + duration("168h")
 //
 // expr's builtins are available (len, any, filter, map, matches, lower,
 // date, duration…), except now and get, which the helpers replace. Reading a
@@ -131,6 +146,14 @@
 //	(asset.meta?.custom?.priority ?? 0) >= 3
 //	changed("renditions")
 //	event.type == "WEBHOOK_DELIVERY_FAILED" && (event.webhook?.id ?? 0) == 5
+//
+// Schedule conditions (SPEC §3.7) run over every stored asset at each tick,
+// with now() the tick's time: assets that expire this week, assets still in
+// review for 7 days, untagged uploads older than a day:
+//
+//	let exp = asset.meta?.custom?.expires_at; exp != nil && date(exp) > now() && date(exp) <= now() + duration("168h")
+//	asset.meta.custom.status == "review" && since("meta.custom.status") > duration("168h")
+//	len(asset.tags ?? []) == 0 && age(asset.created_at ?? now()) > duration("24h")
 //
 // A template (the webhook body's "template") is an expression whose result
 // is an object:

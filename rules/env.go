@@ -22,25 +22,27 @@ type vars struct {
 	Old     map[string]any `expr:"old"`
 	Changes []any          `expr:"changes"`
 
-	Changed      func(string) bool   `expr:"changed"`
-	ChangedTo    func(any, any) bool `expr:"changedTo"`
-	ChangedFrom  func(any, any) bool `expr:"changedFrom"`
-	InFolder     func(string) bool   `expr:"inFolder"`
-	MovedFrom    func(string) bool   `expr:"movedFrom"`
-	MovedTo      func(string) bool   `expr:"movedTo"`
-	HasTag       func(string) bool   `expr:"hasTag"`
-	TagAdded     func(string) bool   `expr:"tagAdded"`
-	TagRemoved   func(string) bool   `expr:"tagRemoved"`
-	HasLabel     func(string) bool   `expr:"hasLabel"`
-	LabelAdded   func(string) bool   `expr:"labelAdded"`
-	LabelRemoved func(string) bool   `expr:"labelRemoved"`
-	HasMarker    func(string) bool   `expr:"hasMarker"`
-	IsImage      func() bool         `expr:"isImage"`
-	IsVideo      func() bool         `expr:"isVideo"`
-	Now          func() time.Time    `expr:"now"`
-	Get          func(any) any       `expr:"get"`
-	OldGet       func(any) any       `expr:"oldGet"`
-	Ext          func() string       `expr:"ext"`
+	Changed      func(string) bool                `expr:"changed"`
+	ChangedTo    func(any, any) bool              `expr:"changedTo"`
+	ChangedFrom  func(any, any) bool              `expr:"changedFrom"`
+	InFolder     func(string) bool                `expr:"inFolder"`
+	MovedFrom    func(string) bool                `expr:"movedFrom"`
+	MovedTo      func(string) bool                `expr:"movedTo"`
+	HasTag       func(string) bool                `expr:"hasTag"`
+	TagAdded     func(string) bool                `expr:"tagAdded"`
+	TagRemoved   func(string) bool                `expr:"tagRemoved"`
+	HasLabel     func(string) bool                `expr:"hasLabel"`
+	LabelAdded   func(string) bool                `expr:"labelAdded"`
+	LabelRemoved func(string) bool                `expr:"labelRemoved"`
+	HasMarker    func(string) bool                `expr:"hasMarker"`
+	IsImage      func() bool                      `expr:"isImage"`
+	IsVideo      func() bool                      `expr:"isVideo"`
+	Now          func() time.Time                 `expr:"now"`
+	Get          func(any) any                    `expr:"get"`
+	OldGet       func(any) any                    `expr:"oldGet"`
+	Ext          func() string                    `expr:"ext"`
+	Since        func(string) time.Duration       `expr:"since"`
+	Age          func(any) (time.Duration, error) `expr:"age"`
 
 	// used counts the bytes of strings and lists that metered operations
 	// produced during one evaluation (see meter.go).
@@ -66,6 +68,7 @@ type Env struct {
 	ext           string
 	image, video  bool
 	now           time.Time
+	sinceFn       SinceFunc // what since() measures from (WithSince)
 }
 
 // NewEnv builds the environment of ev. ev.Changes should already be set by
@@ -146,6 +149,8 @@ func (x *Env) build() {
 	x.v.Get = func(p any) any { s, _ := p.(string); return lookup(asset, s) }
 	x.v.OldGet = x.oldGet
 	x.v.Ext = func() string { return x.ext }
+	x.v.Since = x.since
+	x.v.Age = x.age
 }
 
 // Event is the event the environment was built for.
@@ -178,6 +183,9 @@ func eventMap(ev *event.Event) map[string]any {
 	}
 	if ev.Assets != nil {
 		m["assets"] = normalize(ev.Assets)
+	}
+	if ev.Schedule != nil {
+		m["schedule"] = map[string]any{"id": ev.Schedule.ID, "name": ev.Schedule.Name}
 	}
 	return m
 }

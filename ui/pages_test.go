@@ -164,7 +164,7 @@ func TestEveryPage(t *testing.T) {
 	save("hooks")
 
 	b.open("/ui/schedules", "main")
-	b.waitText("main", "Schedules (SPEC §3.7) are not available on this server.")
+	b.waitText("main", "No schedules yet.")
 	save("schedules")
 
 	b.open("/ui/events", "main")

@@ -39,7 +39,7 @@ import (
 
 // softMemoryLimit is the Go heap's soft limit with a real Redis, unless
 // GOMEMLIMIT says otherwise.
-const softMemoryLimit = 72 << 20
+const softMemoryLimit = 60 << 20
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0"
@@ -91,6 +91,7 @@ type settings struct {
 	allowPrivate                                          bool
 	workers                                               int
 	claimIdle                                             time.Duration
+	eventRetention                                        time.Duration
 }
 
 func load(args []string) (settings, error) {
@@ -119,6 +120,11 @@ func load(args []string) (settings, error) {
 		claimIdle = v
 		return nil
 	})
+	retention := env("ASSETHOOKS_EVENT_RETENTION", "168h")
+	fs.Func("event-retention", "how long ingested events, their traces and changes are kept (ASSETHOOKS_EVENT_RETENTION)", func(v string) error {
+		retention = v
+		return nil
+	})
 	workers := env("ASSETHOOKS_WORKERS", "")
 	fs.Func("workers", "concurrent deliveries per process (ASSETHOOKS_WORKERS)", func(v string) error {
 		workers = v
@@ -137,6 +143,9 @@ func load(args []string) (settings, error) {
 		return s, fmt.Errorf("ASSETHOOKS_CLAIM_IDLE must be a duration of at least 1s, such as 45s, not %q", claimIdle)
 	}
 	s.claimIdle = d
+	if s.eventRetention, err = parseRetention(retention); err != nil {
+		return s, err
+	}
 	if !strings.HasPrefix(s.prefix, "{") || !strings.Contains(s.prefix, "}") {
 		return s, fmt.Errorf("ASSETHOOKS_REDIS_PREFIX must hold a hash tag in braces, such as {assethooks}, not %q", s.prefix)
 	}
@@ -148,6 +157,16 @@ func load(args []string) (settings, error) {
 		s.workers = n
 	}
 	return s, nil
+}
+
+// parseRetention reads ASSETHOOKS_EVENT_RETENTION: a Go duration of at
+// least a minute, such as 168h (7 days).
+func parseRetention(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("ASSETHOOKS_EVENT_RETENTION must be a duration of at least 1m, such as 168h, not %q", v)
+	}
+	return d, nil
 }
 
 // parseSize reads sizes such as 10MiB, 512KiB, 1MB, 1048576.
@@ -279,7 +298,7 @@ func serve(args []string, out io.Writer) error {
 	defer rdb.Close()
 
 	eng, err := engine.New(store.New(rdb, s.prefix), engine.Config{
-		ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger,
+		ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger, EventRetention: s.eventRetention,
 		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
 	})
 	if err != nil {

@@ -15,9 +15,11 @@ type RouteBatch struct {
 	// Entries are every stream entry of the batch, routed or skipped.
 	Entries []string
 	// Minute is the routing minute (unix minutes): stored events go to its
-	// hash, which expires after Retention.
+	// hash, which expires after Retention; SetExpiry sets that expiry (the
+	// first batch of a minute in each process needs to).
 	Minute    int64
 	Retention time.Duration
+	SetExpiry bool
 	Events    []StoredEvent
 	// Deliveries are the new deliveries, each with its record and its
 	// first message.
@@ -67,7 +69,8 @@ type Sample struct {
 // KEYS[1] events stream, [2] deliveries stream, [3] qlen, [4] the minute's
 // stored events; for webhook j: KEYS[3+2j] its records, KEYS[4+2j] its
 // index; then one key per sample.
-// ARGV[1] group, [2] consumer, [3] n entries, [4] stored events TTL (s),
+// ARGV[1] group, [2] consumer, [3] n entries, [4] stored events TTL (s, 0:
+// leave the expiry),
 // [5] index cap (0: no trim); then the n entry ids; then ns and ns triples
 // (entry, event id, value); then nw and the nw webhook ids; then nd and nd
 // septets (entry, webhook j, delivery id, message, body, record, created
@@ -93,7 +96,7 @@ for i = 1, ns do
 end
 if #hs > 2 then
   redis.call(unpack(hs))
-  redis.call('EXPIRE', KEYS[4], ttl)
+  if ttl ~= '0' then redis.call('EXPIRE', KEYS[4], ttl) end
 end
 local nw = tonumber(ARGV[p + 1]); p = p + 1
 local wids, cnt, recs, idx = {}, {}, {}, {}
@@ -172,6 +175,9 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 		keys = append(keys, s.k.sample(sm.Type))
 	}
 	ttl := max(int64(b.Retention/time.Second), 60)
+	if !b.SetExpiry {
+		ttl = 0
+	}
 	args := make([]any, 0, 10+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples))
 	args = append(args, GroupRouter, b.Consumer, len(b.Entries), ttl, b.IndexCap)
 	for _, e := range b.Entries {

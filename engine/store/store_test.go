@@ -158,7 +158,7 @@ func routeOne(t *testing.T, b bundle, id string) (*store.RouteBatch, store.Event
 	}
 	now := time.UnixMilli(1_700_000_000_000)
 	rb := &store.RouteBatch{Consumer: "router-1", Entries: []string{es[0].Entry}, Minute: store.Minute(now),
-		Retention: time.Hour, SampleCap: 2,
+		Retention: time.Hour, SetExpiry: true, SampleCap: 2,
 		Events:     []store.StoredEvent{{Entry: es[0].Entry, ID: id, Value: []byte("body\n{}")}},
 		Deliveries: []store.NewDelivery{{Entry: es[0].Entry, WebhookID: 7, DeliveryID: "d-" + id, Message: []byte(`{"d":"d-` + id + `"}`), Body: []byte("body"), Record: []byte(`{"status":"pending"}`), Created: now.UnixMilli()}},
 		Samples:    []store.Sample{{Entry: es[0].Entry, Type: "ASSET_ADDED", Value: []byte(`{"id":"` + id + `"}`)}},
@@ -259,6 +259,9 @@ func TestCompleteOutcomes(t *testing.T) {
 		diff(t, "deliveries stream", []int64{b.xlen(t, ":deliveries"), b.pending(t, ":deliveries", store.GroupWorkers)}, []int64{0, 0})
 		// Recorded twice: nothing moves the second time.
 		res, err = b.st.Complete(b.ctx, "w", []store.Outcome{{Kind: store.OK, Entry: d3.Entry, WebhookID: 7, DeliveryID: "d-e3"}}, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
 		diff(t, "second record", res, []int64{-1})
 		diff(t, "counters after the duplicate", []string{b.hget(t, ":qlen", "7"), b.hget(t, ":rlen", "7")}, []string{"1", "1"})
 		// Promotion brings both back, messages without their counter mark.
@@ -375,3 +378,25 @@ func TestLocksAndClaims(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestTrimDeliveryIndexes(t *testing.T) {
+	each(t, func(t *testing.T, b bundle) {
+		if err := b.st.PutWebhook(b.ctx, 7, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range []string{"old", "new"} {
+			rb, _ := routeOne(t, b, id)
+			rb.Deliveries[0].Created = int64(1000 * (i + 1))
+			if _, err := b.st.Route(b.ctx, rb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := b.st.TrimDeliveryIndexes(b.ctx, time.UnixMilli(1500))
+		if err != nil || n != 1 {
+			t.Fatalf("trim: %d %v, want 1", n, err)
+		}
+		diff(t, "records after trim", []string{b.hget(t, ":wh:7:rec", "d-old"), b.hget(t, ":wh:7:rec", "d-new")}, []string{"<nil>", `{"status":"pending"}`})
+		left, _ := b.rdb.ZRange(b.ctx, b.p+":wh:7:dlv", 0, -1).Result()
+		diff(t, "index after trim", left, []string{"d-new"})
+	})
+}

@@ -10,18 +10,19 @@ import (
 	"fmt"
 )
 
-// Kind is what sort of failure an Error is.
-type Kind int
+// Kind is what sort of failure an Error is. It is a string, so that an HTTP
+// status cannot be passed where a kind is expected.
+type Kind string
 
 // The kinds of Error, with the status the API answers them with.
 const (
-	KindInvalid     Kind = iota + 1 // a missing, mistyped or refused parameter: 422
-	KindNotFound                    // an unknown object: 404
-	KindConflict                    // the object's state forbids it (exists, finished): 409
-	KindMalformed                   // a body that is not the JSON expected: 400
-	KindTooLarge                    // a body over the limit: 413
-	KindUnavailable                 // storage unreachable: 503
-	KindMethod                      // a known path with a method it does not serve: 405
+	KindInvalid     Kind = "invalid"     // a missing, mistyped or refused parameter: 422
+	KindNotFound    Kind = "not found"   // an unknown object: 404
+	KindConflict    Kind = "conflict"    // the object's state forbids it (exists, finished): 409
+	KindMalformed   Kind = "malformed"   // a body that is not the JSON expected: 400
+	KindTooLarge    Kind = "too large"   // a body over the limit: 413
+	KindUnavailable Kind = "unavailable" // storage unreachable: 503
+	KindMethod      Kind = "method"      // a known path with a method it does not serve: 405
 )
 
 // Error is a client-facing failure: its kind, the field it concerns (if any)
@@ -81,13 +82,13 @@ func BadRequest(format string, args ...any) *Error {
 	return &Error{Kind: KindMalformed, Msg: fmt.Sprintf(format, args...)}
 }
 
-// KindOf is the kind of err when it is (or wraps) an *Error, else 0.
+// KindOf is the kind of err when it is (or wraps) an *Error, else "".
 func KindOf(err error) Kind {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Kind
 	}
-	return 0
+	return ""
 }
 
 // Prefix returns err with its field (and message) placed under prefix, as in
