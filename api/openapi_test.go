@@ -236,6 +236,21 @@ func contractScenario(t *testing.T, h *apitest.Harness, c *apitest.Contract, rc,
 	do("GET", "/api/v2/admin/webhooks/"+flakyID+"/failed", admin, nil, 200)
 	do("GET", "/api/v2/admin/webhooks/"+flakyID, admin, nil, 200)
 
+	// Delivery control: recover the aborted delivery, replay a window.
+	since := map[string]any{"since": "2020-01-01T00:00:00Z"}
+	do("POST", "/api/v2/admin/webhooks/"+flakyID+"/recover", admin, since, 202)
+	do("POST", "/api/v2/admin/webhooks/"+flakyID+"/recover", admin, map[string]any{"since": "2020-01-01T00:00:00Z", "until": "2019-01-01T00:00:00Z"}, 422)
+	do("POST", "/api/v2/admin/webhooks/"+flakyID+"/recover", admin, map[string]any{}, 422, refused)
+	do("POST", "/api/v2/admin/webhooks/"+flakyID+"/recover", admin, map[string]any{"since": "2020-01-01T00:00:00Z", "dry_run": true}, 422, refused)
+	do("POST", "/api/v2/admin/webhooks/999/recover", admin, since, 404)
+	do("POST", "/api/v2/admin/webhooks/"+cms+"/replay", admin, map[string]any{"since": "2020-01-01T00:00:00Z", "dry_run": true}, 200)
+	do("POST", "/api/v2/admin/webhooks/"+cms+"/replay", admin, since, 202)
+	do("POST", "/api/v2/admin/webhooks/"+cms+"/replay", admin, map[string]any{"since": 5}, 422, refused)
+	do("POST", "/api/v2/admin/webhooks/999/replay", admin, since, 404)
+	do("PATCH", "/api/v2/admin/webhooks/"+cms, admin, map[string]any{"rate_limit": 50}, 200)
+	do("PATCH", "/api/v2/admin/webhooks/"+cms, admin, map[string]any{"rate_limit": 0}, 422, refused)
+	do("PATCH", "/api/v2/admin/webhooks/"+cms, admin, map[string]any{"rate_limit": nil}, 200)
+
 	// Test, rotation.
 	do("POST", "/api/v2/admin/webhooks/"+cms+"/test", admin, nil, 200)
 	do("POST", "/api/v2/admin/webhooks/1/test", admin, nil, 200) // a target the test transport refuses: status_code null

@@ -31,6 +31,7 @@ func (s *Server) routes() {
 	a.POST("/webhooks/:id/deliveries/:delivery_id/abort", s.wrap(s.deliveryAction(s.eng.Deliveries().Abort, http.StatusOK)))
 	a.POST("/webhooks/:id/test", s.wrap(s.testWebhook))
 	a.POST("/webhooks/:id/rotate-secret", s.wrap(s.rotateSecret))
+	s.controlRoutes()
 	a.POST("/projects", s.wrap(s.createProject))
 	a.GET("/projects", s.wrap(s.listProjects))
 	a.POST("/rules/validate", s.wrap(s.validateRule))
@@ -72,6 +73,7 @@ type WebhookView struct {
 	SigningSecret    string             `json:"signing_secret"`
 	TimeoutSeconds   int                `json:"timeout_seconds"`
 	RetrySchedule    []string           `json:"retry_schedule"`
+	RateLimit        *int               `json:"rate_limit"` // attempts per second at most; null: none
 }
 
 // View renders a webhook with its live stats; clear shows the signing secret
@@ -87,7 +89,7 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 		WebhookHeaders: c.Headers, DisabledReason: w.DisabledReason, Hostname: c.Hostname, Path: c.Path, Scheme: c.Scheme,
 		RedundantURLs: c.RedundantURLs, Condition: w.Condition, Folder: w.Folder, Body: c.Body, Auth: c.Auth,
 		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule,
-		Kind: "webhook", Owner: w.Owner}
+		Kind: "webhook", Owner: w.Owner, RateLimit: w.RateLimit}
 	if w.Kind != engine.KindWebhook {
 		v.Kind = w.Kind
 	}
@@ -215,6 +217,9 @@ func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.W
 		return nil, err
 	}
 	if w.RetrySchedule, err = Strings(m, "retry_schedule", false); err != nil {
+		return nil, err
+	}
+	if w.RateLimit, err = RateLimit(m); err != nil {
 		return nil, err
 	}
 	if w.ProjectID != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/assethooks/assethooks/internal/problem"
 )
@@ -119,15 +120,23 @@ func (x Deliveries) Retry(ctx context.Context, webhookID int64, id string) (*Del
 	} else if err != nil {
 		return nil, err
 	}
-	m := message{D: d.ID, W: webhookID, E: d.EventID, T: d.EventType, A: max(d.Attempts, 1), C: d.CreatedAt.UnixMilli(), M: true}
-	mb, _ := json.Marshal(m)
-	d.Status, d.NextAttemptAt = StatusRetrying, At(now)
-	rec, _ := json.Marshal(d)
+	mb, rec := resendOf(d, now)
 	if err := e.st.Resend(ctx, webhookID, id, mb, rec); err != nil {
 		return nil, err
 	}
 	e.aborts.remove(id)
 	return d, nil
+}
+
+// resendOf turns a finished delivery into a manual resend due now (one
+// more attempt, no schedule after it): its message and its new record; d
+// becomes that record.
+func resendOf(d *Delivery, now time.Time) (msg, rec []byte) {
+	m := message{D: d.ID, W: d.WebhookID, E: d.EventID, T: d.EventType, A: max(d.Attempts, 1), C: d.CreatedAt.UnixMilli(), M: true}
+	msg, _ = json.Marshal(m)
+	d.Status, d.NextAttemptAt = StatusRetrying, At(now)
+	rec, _ = json.Marshal(d)
+	return msg, rec
 }
 
 // Abort stops a delivery that has not finished: it is marked failed

@@ -36,7 +36,24 @@
 // (AIMD from Config.PerWebhook) and a small backlog; a delivery whose lane is
 // full is snoozed back to the retry set for a second without counting as an
 // attempt, so a hanging receiver holds its small share of the workers and
-// never stops the reader from feeding the others.
+// never stops the reader from feeding the others. Beside its lane, every
+// delivery needs a slot in its target host's budget (hosts.go: the primary
+// URL's host:port, adapting the same way, shared by every webhook calling
+// that host), so many webhooks pointing at one hanging host hold one
+// budget's worth of workers, not one lane's worth each.
+//
+// Rate limits (ratelimit.go): a webhook's rate_limit is a GCRA in Redis
+// (store.Allow), asked once per webhook per batch for as many tokens as the
+// batch holds of its deliveries. Those without a token wait in the
+// webhook's gate, a queue in memory woken by one timer when the next tokens
+// are due, or, past half a second's worth, are snoozed to the retry set at
+// the turn they can expect; neither counts as an attempt or holds a worker.
+//
+// Delivery control: Deliveries.Recover queues one more attempt for each
+// failed delivery of a window, as a manual retry of each would;
+// Deliveries.Replay routes the stored events of a window through one
+// webhook's current rule and queues the deliveries it never had (only the
+// events that matched some webhook when routed are stored: see Replay).
 //
 // Crash safety: entries read but not acknowledged stay in the consumer
 // group's pending list. Every process runs a reclaimer (XAUTOCLAIM with

@@ -11,6 +11,7 @@ import (
 
 	"github.com/assethooks/assethooks/actions"
 	"github.com/assethooks/assethooks/engine/store"
+	"github.com/assethooks/assethooks/internal/problem"
 	"github.com/assethooks/assethooks/rules"
 )
 
@@ -69,6 +70,11 @@ type hook struct {
 	// plain is set when the action sends the event's default json body as
 	// is (no fields, no template), which the router then hands it ready.
 	plain bool
+	// rate is the webhook's rate limit (attempts per second), 0 for none.
+	rate int
+	// host is the target's host:port, whose budget its deliveries share;
+	// "" for an action without a URL.
+	host string
 }
 
 // sendsDefault reports whether the hook sends the default json body.
@@ -218,7 +224,13 @@ func (e *Engine) Reload(ctx context.Context) error {
 // compile checks and builds a webhook: its condition, template, retry
 // schedule and action. Errors are client errors naming the field.
 func (e *Engine) compile(w *Webhook) (*hook, error) {
-	h := &hook{w: w, schedule: e.cfg.RetrySchedule}
+	h := &hook{w: w, schedule: e.cfg.RetrySchedule, host: hostOf(w.URL)}
+	if w.RateLimit != nil {
+		if *w.RateLimit < 1 || *w.RateLimit > MaxRateLimit {
+			return nil, problem.Invalid("rate_limit", *w.RateLimit, "Must be an Integer from 1 to 10000, or null")
+		}
+		h.rate = *w.RateLimit
+	}
 	rule := &rules.Rule{ID: w.ID, Triggers: w.Triggers, ProjectID: w.ProjectID, Folder: w.Folder,
 		Users: w.Users, Disabled: w.Disabled}
 	if w.Condition != "" {

@@ -47,8 +47,9 @@ func (w *workers) adapt(o outcome) {
 	}
 }
 
-// admit starts a job in its lane, queues it there, or snoozes it when the
-// lane's backlog is full.
+// admit starts a job when its lane and its target host's budget (hosts.go)
+// have room, queues it in its lane's backlog, or snoozes it when the
+// backlog is full.
 func (w *workers) admit(j *job) {
 	w.mu.Lock()
 	l := w.lanes[j.msg.W]
@@ -56,9 +57,17 @@ func (w *workers) admit(j *job) {
 		l = &lane{}
 		w.lanes[j.msg.W] = l
 	}
+	h := w.hostFor(j)
+	laneRoom, hostRoom := l.running < w.limitOf(j.msg.W), w.hostRoom(h)
+	if laneRoom && !hostRoom {
+		w.e.cfg.Metrics.HostWaits.WithLabelValues(h.key).Inc()
+	}
 	switch {
-	case l.running < w.limitOf(j.msg.W):
+	case laneRoom && hostRoom:
 		l.running++
+		if h != nil {
+			h.running++
+		}
 		w.mu.Unlock()
 		w.start(j)
 	case len(l.backlog) < max(w.e.cfg.Backlog, 4*w.limitOf(j.msg.W)) && w.waiting < w.e.cfg.Workers && !w.stopping.Load():
@@ -67,6 +76,9 @@ func (w *workers) admit(j *job) {
 		j.waited = true
 		l.backlog = append(l.backlog, j)
 		w.waiting++
+		if laneRoom {
+			h.wait(j.msg.W) // held back by its host: it waits for its turn there
+		}
 		w.mu.Unlock()
 	default:
 		w.mu.Unlock()
@@ -103,18 +115,22 @@ func (w *workers) finish(o outcome, ran bool) {
 	var next []*job
 	if ran {
 		w.adapt(o)
+		w.adaptHost(o)
 		l := w.lanes[o.job.msg.W]
 		l.running--
-		// Refill the lane up to its (perhaps grown) limit from its backlog.
-		for len(l.backlog) > 0 && l.running < w.limitOf(o.job.msg.W) && !w.stopping.Load() {
-			next = append(next, l.backlog[0])
-			l.backlog = l.backlog[1:]
-			l.running++
-			w.waiting--
+		h := w.hostFor(o.job)
+		if h != nil {
+			h.running--
+		}
+		// Refill the lane, and the other lanes waiting for its host, up to
+		// their (perhaps grown) limits from their backlogs.
+		if !w.stopping.Load() {
+			next = w.refill(o.job.msg.W, h)
 		}
 		if l.running == 0 && len(l.backlog) == 0 {
 			delete(w.lanes, o.job.msg.W)
 		}
+		w.forgetHost(h)
 	}
 	w.room.Broadcast()
 	w.mu.Unlock()

@@ -31,7 +31,7 @@ func startEngine(t *testing.T, rdb redis.UniversalClient, prefix string, cfg eng
 		t.Fatal(err)
 	}
 	cfg.Box = box
-	cfg.Actions = actions.Options{AllowPrivate: true, Version: "test"}
+	cfg.Actions = actions.Options{AllowPrivate: true, Version: "test", Transport: cfg.Actions.Transport}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := engine.New(store.New(rdb, prefix), cfg)
 	if err != nil {

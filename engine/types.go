@@ -64,6 +64,9 @@ type Webhook struct {
 	Folder         string   `json:"folder,omitempty"`
 	Users          []string `json:"webhook_users"`
 	RetrySchedule  []string `json:"retry_schedule,omitempty"`
+	// RateLimit caps the webhook's attempts per second, across every
+	// process on one Redis (1 to MaxRateLimit); nil is no limit.
+	RateLimit *int `json:"rate_limit,omitempty"`
 	// Action names the action type (Config.Registry) that runs the
 	// configuration; "webhook" when empty.
 	Action string `json:"action,omitempty"`

@@ -51,6 +51,10 @@ type workers struct {
 	inUse   int // jobs held (running or waiting)
 	waiting int // jobs in lane backlogs, all lanes
 
+	hosts map[string]*host // target hosts' budgets (hosts.go)
+	gates map[int64]*gate  // rate-limited webhooks' waiting rooms (ratelimit.go)
+	gated int              // jobs waiting in gates, all webhooks
+
 	cache    eventCache
 	inflight sync.WaitGroup
 	stopping atomic.Bool
@@ -65,6 +69,8 @@ func newWorkers(e *Engine) *workers {
 		lanes:   map[int64]*lane{},
 		limits:  map[int64]int{},
 		leases:  newLeases(),
+		hosts:   map[string]*host{},
+		gates:   map[int64]*gate{},
 	}
 	w.room = sync.NewCond(&w.mu)
 	w.cache = newEventCache(512)
@@ -127,6 +133,10 @@ func (w *workers) run(ctx context.Context) {
 		w.waiting -= len(l.backlog)
 		l.backlog = nil
 	}
+	for _, h := range w.hosts {
+		h.turns, h.queued = nil, nil
+	}
+	waiting = append(waiting, w.drainGates()...)
 	w.mu.Unlock()
 	for _, j := range waiting {
 		w.finish(outcome{kind: store.Snooze, job: j, due: w.e.now()}, false)
@@ -200,6 +210,7 @@ func (w *workers) dispatch(ctx context.Context, entries []store.DeliveryEntry) {
 		w.release(jobs)
 		return
 	}
+	ready := jobs[:0:0]
 	for _, j := range jobs {
 		if j.stored != nil && j.ev == nil {
 			j.ev, j.encoded, j.cache = j.stored.forJob(j)
@@ -214,9 +225,10 @@ func (w *workers) dispatch(ctx context.Context, entries []store.DeliveryEntry) {
 		case j.hook.w.Disabled:
 			w.finish(w.final(j, "the webhook is disabled", now), false)
 		default:
-			w.admit(j)
+			ready = append(ready, j)
 		}
 	}
+	w.admitAll(ctx, ready)
 }
 
 // load reads the stored events of jobs, retrying while Redis is away; false

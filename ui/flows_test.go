@@ -300,6 +300,41 @@ func TestFailedDeliveryRetriedFromTheDeliveriesPage(t *testing.T) {
 	b.waitText(fmt.Sprintf(`#webhooks tr[data-id="%d"] .latest`, id), "200")
 }
 
+func TestFailedDeliveriesRecoveredFromTheDeliveriesPage(t *testing.T) {
+	h := setup(t, ui.Config{})
+	rc := apitest.NewReceiver(t)
+	var calls atomic.Int32
+	rc.Respond = func(apitest.Request) (int, string) {
+		if calls.Add(1) <= 2 {
+			return http.StatusServiceUnavailable, "maintenance"
+		}
+		return http.StatusOK, "back up"
+	}
+	id := h.CreateWebhook(map[string]any{"name": "Down for a while", "http_url": rc.URL + "/hook",
+		"trigger_events": []string{"ASSET_ADDED"}, "retry_schedule": []string{"10ms"}})
+	h.Send(map[string]any{"type": "ASSET_ADDED", "asset": map[string]any{"uuid": "a-1"}})
+	rc.Wait(t, 2, wait)
+	deliveries := func(status string) int {
+		m := h.Must(http.StatusOK, "GET", fmt.Sprintf("/api/v2/admin/webhooks/%d/deliveries?status=%s", id, status), nil)
+		return len(m["deliveries"].([]any))
+	}
+	redistest.Eventually(t, wait, func() bool { return deliveries("failed") == 1 }, "no failed delivery")
+
+	b := newTab(t, h.URL)
+	b.signIn(apitest.AdminKey, "#webhooks")
+	b.open(fmt.Sprintf("/ui/webhooks/%d/deliveries", id), "#deliveries")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#recover-form")),
+		// datetime-local is the browser's local time, which is this process's.
+		chromedp.SetValue(chromedp.CSS("#recover-since"), time.Now().Add(-time.Hour).Format("2006-01-02T15:04:05")),
+		chromedp.Click(chromedp.CSS("#recover")))
+	b.waitText("#recover-result", "1 failed deliveries queued again")
+	rc.Wait(t, 3, wait)
+	redistest.Eventually(t, wait, func() bool { return deliveries("succeeded") == 1 }, "the recovered delivery did not succeed")
+	if n := rc.Count(); n != 3 {
+		t.Errorf("the receiver got %d requests, want 2 tries and 1 recovered", n)
+	}
+}
+
 func TestRetryingDeliveryAbortedFromTheDeliveriesPage(t *testing.T) {
 	h := setup(t, ui.Config{})
 	rc := apitest.NewReceiver(t)

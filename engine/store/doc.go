@@ -25,6 +25,7 @@
 //	P:qlen, P:rlen        hashes: webhook id → deliveries waiting for a first try / a retry
 //	P:latest, P:health    hashes: webhook id → latest run / first failure since the last success
 //	P:aborted             zset: aborted delivery id by time
+//	P:rl:<id>             a webhook's rate limit: the time (µs, Redis's clock) of its next token
 //	P:sample:<type>       list: recent events of a type (REST-hook samples)
 //	P:lock:<name>         short locks
 package store

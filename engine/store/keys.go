@@ -35,6 +35,7 @@ func (k keys) wh(w int64, what string) string {
 func (k keys) records(w int64) string   { return k.wh(w, "rec") }
 func (k keys) index(w int64) string     { return k.wh(w, "dlv") }
 func (k keys) failedLog(w int64) string { return k.wh(w, "failed") }
+func (k keys) rate(w int64) string      { return k.p + ":rl:" + strconv.FormatInt(w, 10) }
 func (k keys) disabling(w int64) string {
 	return k.p + ":disabling:" + strconv.FormatInt(w, 10)
 }

@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/assethooks/assethooks/engine/store"
+)
+
+// Recover queues one more attempt of each of a webhook's failed deliveries
+// created in [since, until] (Svix's recover), exactly as a manual retry of
+// each would (Retry): the same webhook-id, one attempt, counted as waiting
+// for a retry. It returns how many it queued. A delivery whose event is no
+// longer stored cannot be sent again and is left as it is; one whose record
+// changed meanwhile (another recover, a retry) is not queued twice.
+func (x Deliveries) Recover(ctx context.Context, webhookID int64, since, until time.Time) (int, error) {
+	e := x.e
+	if _, err := e.st.Webhook(ctx, webhookID); err != nil {
+		return 0, err
+	}
+	const page = 500
+	queued := 0
+	for offset := 0; ; offset += page {
+		ids, recs, done, err := e.st.DeliveriesBetween(ctx, webhookID, since, until, offset, page)
+		if err != nil {
+			return queued, err
+		}
+		var failed []*Delivery
+		var olds [][]byte
+		for i, raw := range recs {
+			var d Delivery
+			if json.Unmarshal(raw, &d) != nil || d.Status != StatusFailed || d.WebhookID != webhookID || d.ID != ids[i] {
+				continue
+			}
+			failed = append(failed, &d)
+			olds = append(olds, raw)
+		}
+		n, err := x.requeue(ctx, webhookID, failed, olds)
+		queued += n
+		if err != nil || done {
+			return queued, err
+		}
+	}
+}
+
+// requeue resends finished deliveries whose events are still stored, each
+// while its record is still old; it returns how many it queued.
+func (x Deliveries) requeue(ctx context.Context, webhookID int64, ds []*Delivery, olds [][]byte) (int, error) {
+	e := x.e
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	evIDs := make([]string, len(ds))
+	routed := make([]time.Time, len(ds))
+	for i, d := range ds {
+		evIDs[i], routed[i] = d.EventID, d.CreatedAt.Time
+	}
+	stored, err := e.st.StoredEvents(ctx, evIDs, routed)
+	if err != nil {
+		return 0, err
+	}
+	now := e.now()
+	var items []store.Requeued
+	for i, d := range ds {
+		if stored[i] == nil {
+			continue // its event expired: nothing to send
+		}
+		msg, rec := resendOf(d, now)
+		items = append(items, store.Requeued{DeliveryID: d.ID, Old: olds[i], Message: msg, Record: rec})
+	}
+	ok, err := e.st.Requeue(ctx, webhookID, items)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, q := range ok {
+		if q {
+			n++
+			e.aborts.remove(items[i].DeliveryID)
+		}
+	}
+	return n, nil
+}
