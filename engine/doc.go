@@ -16,7 +16,7 @@
 // changes from, or marker flags to merge. It matches the in-memory rule
 // index (rules.Index, rebuilt when the revision counter moves) and writes
 // the batch in one script call (store.Route): the stored events (a hash per
-// routing minute, kept Config.RecordTTL), one stream entry per delivery
+// routing minute, kept Config.EventRetention), one stream entry per delivery
 // (carrying its ready body when its webhook sends the default json body),
 // and per webhook its counter, records and index, in batched commands. The
 // script writes only for entries still pending in the router group, so a
