@@ -77,6 +77,9 @@ func Compile(src string) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBoolean(src, prog.Node()); err != nil {
+		return nil, err
+	}
 	return &Condition{src: src, prog: prog}, nil
 }
 

@@ -6,12 +6,20 @@
 // The engine's router takes one event, fills ev.Changes with Changes (the
 // DAM's own changes, else derived from ev.Previous or the engine's last
 // snapshot of the asset), builds one Env with NewEnv, asks an Index for the
-// Candidates of the event's type and calls Rule.Match on each with its own
-// Evaluator. Conditions and templates are compiled once, when an owner is
+// Candidates of the event's type and calls Rule.Check on each with its own
+// Evaluator: the Stage where the match ended (matched, or the first scope or
+// the condition that turned it down) is what the engine's routing traces
+// record. Conditions and templates are compiled once, when an owner is
 // saved or loaded (Compile, CompileTemplate), and reused for every event; a
 // compile error is a *CompileError with a 1-based line and column for the
-// API's 422. ValidateTriggers and ValidateFolder check a webhook's
-// trigger_events and folder.
+// API's 422, and so is a condition seen at compile time not to yield a
+// boolean (asset.name, asset.size + 1, "yes"). ValidateTriggers and
+// ValidateFolder check a webhook's trigger_events and folder.
+//
+// For the admin's tools on stored events: Condition.AssetPaths lists the
+// asset paths a condition reads and CollectPaths those an asset carries
+// (validation warnings), and Before rebuilds the previous snapshot from an
+// asset and its changes (backtests).
 //
 // Cost: an Index lookup is one map read, so events nobody subscribes to cost
 // nothing; a typical condition evaluates in well under a microsecond with no

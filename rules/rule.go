@@ -99,27 +99,8 @@ func covers(trigger, eventType string) bool {
 // or the caller bound it directly (a marker's webhook_ids). A condition that
 // fails at run time gives false and its error.
 func (r *Rule) Match(e *Evaluator, env *Env) (bool, error) {
-	if r.Disabled {
-		return false, nil
-	}
-	if env == nil {
-		env = emptyEnv
-	}
-	ev := env.ev
-	if r.ProjectID != "" && r.ProjectID != ev.ProjectID {
-		return false, nil
-	}
-	if len(r.Users) > 0 && !slices.Contains(r.Users, ev.Actor.Username) {
-		return false, nil
-	}
-	if r.Folder != "" && !matchGlob(r.Folder, env.path) &&
-		!(ev.Destination != "" && matchGlob(r.Folder, env.after)) {
-		return false, nil
-	}
-	if r.Condition == nil {
-		return true, nil
-	}
-	return e.Eval(r.Condition, env)
+	st, err := r.Check(e, env)
+	return st == StageMatched, err
 }
 
 // Index groups rules by event type so that routing an event looks at its
