@@ -15,7 +15,10 @@
 //	P:events              stream of accepted events (group "router")
 //	P:deliveries          stream of deliveries to attempt (group "workers")
 //	P:retry, P:retry:msg  due times (zset) and messages (hash) of waiting deliveries
-//	P:evs:<minute>        hash: event id → stored event, one per routing minute
+//	P:evs:<minute>        hash: event id → stored event of a delivery, one per routing minute
+//	P:hist:data, P:hist:idx, P:hist:asset, P:hist:type, P:hist:roster:<id>
+//	                      the history of routed events and their traces (history.go)
+//	P:rule_errors         hash: webhook id → run-time rule errors, "<id>:last" → the last
 //	P:asset:<uuid>        an asset's snapshot: "<kept flags>\n<asset JSON>"
 //	P:idem:<id>           an idempotency key (24 h)
 //	P:webhooks, P:seq:webhook, P:markers, P:projects, P:rev, P:aborts
@@ -28,4 +31,11 @@
 //	P:rl:<id>             a webhook's rate limit: the time (µs, Redis's clock) of its next token
 //	P:sample:<type>       list: recent events of a type (REST-hook samples)
 //	P:lock:<name>         short locks
+//
+// The history is bounded in time and in count by the router's own script:
+// each batch, after writing its events, trims the oldest beyond
+// RouteBatch.HistoryCap and those received before the retention's start
+// (at most its own number plus a thousand), so the bound holds after every
+// batch without a sweeper; readers also leave out what is older than the
+// retention, should no batch have run since.
 package store

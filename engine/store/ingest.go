@@ -47,6 +47,8 @@ type NewEvent struct {
 // EventEntry is an event as the router reads it from the stream.
 type EventEntry struct {
 	Entry    string // stream entry id
+	ID       string // the event's id ("" in entries written before it was kept)
+	AssetID  string // its asset's uuid, "" for none
 	Type     string
 	Envelope string // the event without its asset
 	Asset    string // the asset's JSON, "" for none
@@ -60,19 +62,20 @@ type EventEntry struct {
 //
 // KEYS[1] events stream; for event i: KEYS[2i] its idempotency key,
 // KEYS[2i+1] its asset's snapshot (the stream key stands in for unused ones).
-// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+7(i-1):
+// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+8(i-1):
 // b+1 id, b+2 "1" to check idempotency, b+3 asset op ("", s, k, d), b+4 asset
-// JSON, b+5 envelope JSON, b+6 flags JSON, b+7 type.
+// JSON, b+5 envelope JSON, b+6 flags JSON, b+7 type, b+8 asset uuid.
 // A snapshot is "<kept flags>\n<asset JSON>" (no flags: nothing before the
 // newline). With op k and kept flags, the asset is stored again with them as
 // its "markers". The entry holds t (type), e (envelope), a (asset),
-// o (previous asset) and m (flags merged). Returns per event 1 (queued) or 0
-// (a duplicate id).
+// o (previous asset), m (flags merged), i (event id) and u (asset uuid), so
+// that the router keeps the history of an event it does not route without
+// decoding it. Returns per event 1 (queued) or 0 (a duplicate id).
 var ingestScript = redis.NewScript(`
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 7
+  local b = 2 + (i - 1) * 8
   local ok = true
   if ARGV[b + 2] == '1' then
     ok = redis.call('SET', KEYS[2 * i], ARGV[b + 1], 'NX', 'EX', ARGV[2])
@@ -107,7 +110,8 @@ for i = 1, n do
       local nl = string.find(prev, '\n', 1, true)
       if nl then old = string.sub(prev, nl + 1) else old = prev end
     end
-    redis.call('XADD', KEYS[1], '*', 't', ARGV[b + 7], 'e', ARGV[b + 5], 'a', asset, 'o', old, 'm', kept)
+    redis.call('XADD', KEYS[1], '*', 't', ARGV[b + 7], 'e', ARGV[b + 5], 'a', asset, 'o', old, 'm', kept,
+      'i', ARGV[b + 1], 'u', ARGV[b + 8])
     out[i] = 1
   else
     out[i] = 0
@@ -121,7 +125,7 @@ return out
 func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Duration) ([]bool, error) {
 	keys := make([]string, 1, 1+2*len(evs))
 	keys[0] = s.k.events()
-	args := make([]any, 2, 2+7*len(evs))
+	args := make([]any, 2, 2+8*len(evs))
 	args[0], args[1] = len(evs), int(idemTTL/time.Second)
 	for _, ev := range evs {
 		ik, ak := keys[0], keys[0]
@@ -137,7 +141,7 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 			op = ""
 		}
 		keys = append(keys, ik, ak)
-		args = append(args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type)
+		args = append(args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID)
 	}
 	res, err := ingestScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
@@ -159,10 +163,14 @@ func eventEntries(msgs []redis.XMessage) []EventEntry {
 		if m.Values == nil { // deleted while pending
 			continue
 		}
-		out = append(out, EventEntry{Entry: m.ID, Type: str(m.Values["t"]), Envelope: str(m.Values["e"]),
-			Asset: str(m.Values["a"]), Old: str(m.Values["o"]), Flags: str(m.Values["m"])})
+		out = append(out, eventEntry(m.ID, m.Values))
 	}
 	return out
+}
+
+func eventEntry(id string, v map[string]any) EventEntry {
+	return EventEntry{Entry: id, ID: str(v["i"]), AssetID: str(v["u"]), Type: str(v["t"]), Envelope: str(v["e"]),
+		Asset: str(v["a"]), Old: str(v["o"]), Flags: str(v["m"])}
 }
 
 // ReadEvents reads new events for the router (XREADGROUP, blocking at most

@@ -31,6 +31,47 @@ type RouteBatch struct {
 	// SampleCap of each type are kept.
 	Samples   []Sample
 	SampleCap int
+	// History are the batch's events as the admin's history keeps them:
+	// every event routed, matched or not, with its routing trace. Each is
+	// written once per event id (the last of the batch wins) and the
+	// history is then trimmed to HistoryCap events and to those received
+	// within HistoryRetention of Now.
+	History          []HistoryEvent
+	HistoryCap       int
+	HistoryRetention time.Duration
+	Now              time.Time
+	// Roster, when set, is stored (again) for HistoryRetention: the
+	// webhooks the batch's traces refer to.
+	Roster *Roster
+	// RuleErrors are the run-time rule errors met while routing the batch,
+	// counted per webhook with the last one kept.
+	RuleErrors []RuleError
+}
+
+// HistoryEvent is one event as the history keeps it.
+type HistoryEvent struct {
+	Entry   string // the stream entry it came from, which also gives its received time and order
+	ID      string
+	Type    string
+	AssetID string // "" for none
+	// Trace is the routing trace, one line (no newline); Event the event's
+	// JSON as routed, with its changes.
+	Trace []byte
+	Event []byte
+}
+
+// Roster is the list of webhooks a trace refers to, stored once under an
+// id (a hash of Value) rather than in every trace.
+type Roster struct {
+	ID    string
+	Value []byte
+}
+
+// RuleError is one run-time rule error of a webhook met while routing.
+type RuleError struct {
+	Entry     string // the event's stream entry
+	WebhookID int64
+	Last      []byte // the error as the webhook's view shows it
 }
 
 // StoredEvent is a routed event as it is kept for its deliveries' retries
@@ -68,14 +109,26 @@ type Sample struct {
 //
 // KEYS[1] events stream, [2] deliveries stream, [3] qlen, [4] the minute's
 // stored events; for webhook j: KEYS[3+2j] its records, KEYS[4+2j] its
-// index; then one key per sample.
+// index; then one key per sample; then the history's data, index, asset
+// index and type index, the rule errors and the roster's key (any of the
+// prefix's keys when there is none).
 // ARGV[1] group, [2] consumer, [3] n entries, [4] stored events TTL (s, 0:
 // leave the expiry),
 // [5] index cap (0: no trim); then the n entry ids; then ns and ns triples
 // (entry, event id, value); then nw and the nw webhook ids; then nd and nd
 // septets (entry, webhook j, delivery id, message, body, record, created
-// ms); then nsm, the sample cap, and nsm pairs (entry, value). Returns how many
-// entries were still pending.
+// ms); then nsm, the sample cap, and nsm pairs (entry, value); then the
+// history: nh, the oldest key kept (a history key of the retention's
+// start), the cap, the trim budget, and nh sextets (entry, event id, index
+// member, asset member or "", type member, record); then the roster's TTL
+// (s, 0 for none) and value; then nre and nre triples (entry, webhook id,
+// last error). Returns how many entries were still pending.
+//
+// The history (see history.go) is written with one HSET and three ZADDs
+// for the whole batch; a record it replaces (an event id used again) has
+// its index entries removed first. Then the oldest events beyond the cap or
+// the retention are trimmed, at most the budget of them per batch, with
+// their records and index entries: the bound holds after every batch.
 var routeScript = redis.NewScript(`
 local group, consumer = ARGV[1], ARGV[2]
 local n, ttl, cap = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
@@ -145,6 +198,80 @@ for i = 1, nsm do
     redis.call('LTRIM', key, 0, scap)
   end
 end
+p = p + 2 * nsm
+local hk = 4 + 2 * nw + nsm
+local kdata, kidx, kasset, ktype, kerr, kroster = KEYS[hk + 1], KEYS[hk + 2], KEYS[hk + 3], KEYS[hk + 4], KEYS[hk + 5], KEYS[hk + 6]
+-- unindex drops the index entries of stored records (vals[i] is ids[i]'s
+-- record, or false): "<key> <type> <asset length>:<asset>\n…".
+local function unindex(ids, vals)
+  local zi, za, zt = {'ZREM', kidx}, {'ZREM', kasset}, {'ZREM', ktype}
+  for i = 1, #ids do
+    local v = vals[i]
+    if v then
+      local key, id = string.sub(v, 1, 14), ids[i]
+      local sp = string.find(v, ' ', 16, true)
+      local colon = string.find(v, ':', sp + 1, true)
+      local alen = tonumber(string.sub(v, sp + 1, colon - 1))
+      local tail = '\0' .. key .. '\0' .. id
+      zi[#zi + 1] = key .. '\0' .. id
+      zt[#zt + 1] = string.sub(v, 16, sp - 1) .. tail
+      if alen > 0 then za[#za + 1] = string.sub(v, colon + 1, colon + alen) .. tail end
+    end
+  end
+  if #zi > 2 then redis.call(unpack(zi)) end
+  if #za > 2 then redis.call(unpack(za)) end
+  if #zt > 2 then redis.call(unpack(zt)) end
+end
+local nh, oldest, hcap, budget = tonumber(ARGV[p + 1]), ARGV[p + 2], tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
+p = p + 4
+local hids, hdata, hidx, ha, ht = {}, {'HSET', kdata}, {'ZADD', kidx}, {'ZADD', kasset}, {'ZADD', ktype}
+for i = 1, nh do
+  if live[ARGV[p + 1]] then
+    local id = ARGV[p + 2]
+    hids[#hids + 1] = id
+    hdata[#hdata + 1] = id; hdata[#hdata + 1] = ARGV[p + 6]
+    hidx[#hidx + 1] = 0; hidx[#hidx + 1] = ARGV[p + 3]
+    if ARGV[p + 4] ~= '' then ha[#ha + 1] = 0; ha[#ha + 1] = ARGV[p + 4] end
+    ht[#ht + 1] = 0; ht[#ht + 1] = ARGV[p + 5]
+  end
+  p = p + 6
+end
+if #hids > 0 then
+  unindex(hids, redis.call('HMGET', kdata, unpack(hids)))
+  redis.call(unpack(hdata))
+  redis.call(unpack(hidx))
+  if #ha > 2 then redis.call(unpack(ha)) end
+  redis.call(unpack(ht))
+end
+if hcap > 0 then
+  local k = math.max(redis.call('ZCARD', kidx) - hcap, redis.call('ZLEXCOUNT', kidx, '-', '(' .. oldest))
+  k = math.min(k, budget)
+  if k > 0 then
+    local gone, ids = redis.call('ZRANGE', kidx, 0, k - 1), {}
+    for i = 1, #gone do ids[i] = string.sub(gone[i], 16) end
+    unindex(ids, redis.call('HMGET', kdata, unpack(ids)))
+    redis.call('HDEL', kdata, unpack(ids))
+  end
+end
+local rttl = tonumber(ARGV[p + 1])
+if rttl > 0 then redis.call('SET', kroster, ARGV[p + 2], 'EX', rttl) end
+p = p + 2
+local nre = tonumber(ARGV[p + 1]); p = p + 1
+local errs, lasts, ls = {}, {}, {'HSET', kerr}
+for i = 1, nre do
+  if live[ARGV[p + 1]] then
+    local w = ARGV[p + 2]
+    if not errs[w] then errs[w] = 0 end
+    errs[w] = errs[w] + 1
+    lasts[w] = ARGV[p + 3]
+  end
+  p = p + 3
+end
+for w, c in pairs(errs) do
+  redis.call('HINCRBY', kerr, w, c)
+  ls[#ls + 1] = w .. ':last'; ls[#ls + 1] = lasts[w]
+end
+if #ls > 2 then redis.call(unpack(ls)) end
 if #ids > 0 then
   redis.call('XACK', KEYS[1], group, unpack(ids))
   redis.call('XDEL', KEYS[1], unpack(ids))
@@ -166,7 +293,8 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 			webhooks[d.WebhookID] = len(order)
 		}
 	}
-	keys := make([]string, 0, 4+2*len(order)+len(b.Samples))
+	hist := lastOfEachID(b.History)
+	keys := make([]string, 0, 10+2*len(order)+len(b.Samples))
 	keys = append(keys, s.k.events(), s.k.deliveries(), s.k.qlen(), s.k.stored(b.Minute))
 	for _, w := range order {
 		keys = append(keys, s.k.records(w), s.k.index(w))
@@ -174,11 +302,18 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 	for _, sm := range b.Samples {
 		keys = append(keys, s.k.sample(sm.Type))
 	}
+	roster := s.k.history("data")
+	if b.Roster != nil {
+		roster = s.k.roster(b.Roster.ID)
+	}
+	keys = append(keys, s.k.history("data"), s.k.history("idx"), s.k.history("asset"), s.k.history("type"),
+		s.k.ruleErrors(), roster)
 	ttl := max(int64(b.Retention/time.Second), 60)
 	if !b.SetExpiry {
 		ttl = 0
 	}
-	args := make([]any, 0, 10+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples))
+	args := make([]any, 0, 20+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples)+
+		6*len(hist)+3*len(b.RuleErrors))
 	args = append(args, GroupRouter, b.Consumer, len(b.Entries), ttl, b.IndexCap)
 	for _, e := range b.Entries {
 		args = append(args, e)
@@ -198,6 +333,25 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 	args = append(args, len(b.Samples), max(b.SampleCap-1, 0))
 	for _, sm := range b.Samples {
 		args = append(args, sm.Entry, sm.Value)
+	}
+	oldest := historyKey(b.Now.Add(-b.HistoryRetention).UnixMilli(), 0)
+	args = append(args, len(hist), oldest, b.HistoryCap, len(hist)+historyTrimBudget)
+	for _, h := range hist {
+		key := entryKey(h.Entry)
+		am := ""
+		if h.AssetID != "" {
+			am = member(h.AssetID, key, h.ID)
+		}
+		args = append(args, h.Entry, h.ID, key+"\x00"+h.ID, am, member(h.Type, key, h.ID), record(key, &h))
+	}
+	if b.Roster != nil {
+		args = append(args, max(int64((b.HistoryRetention+rosterSlack)/time.Second), 60), b.Roster.Value)
+	} else {
+		args = append(args, 0, "")
+	}
+	args = append(args, len(b.RuleErrors))
+	for _, re := range b.RuleErrors {
+		args = append(args, re.Entry, re.WebhookID, re.Last)
 	}
 	n, err := routeScript.Run(ctx, s.rdb, keys, args...).Int()
 	return n, unavailable(err)

@@ -110,9 +110,9 @@ func TestEnqueueSnapshots(t *testing.T) {
 			es[i].Entry = ""
 		}
 		diff(t, "entries", es, []store.EventEntry{
-			{Type: "ASSET_ADDED", Envelope: `{"id":"e1"}`, Asset: `{"uuid":"u1","v":1}`},
-			{Type: "ASSET_ADDED", Envelope: `{"id":"e2"}`, Asset: `{"markers":["m"],"uuid":"u1","v":2}`, Old: `{"uuid":"u1","v":1}`},
-			{Type: "ASSET_ADDED", Envelope: `{"id":"e3"}`, Asset: `{"uuid":"u1","v":3}`, Old: `{"markers":["m"],"uuid":"u1","v":2}`, Flags: `["m"]`},
+			{ID: "e1", AssetID: "u1", Type: "ASSET_ADDED", Envelope: `{"id":"e1"}`, Asset: `{"uuid":"u1","v":1}`},
+			{ID: "e2", AssetID: "u1", Type: "ASSET_ADDED", Envelope: `{"id":"e2"}`, Asset: `{"markers":["m"],"uuid":"u1","v":2}`, Old: `{"uuid":"u1","v":1}`},
+			{ID: "e3", AssetID: "u1", Type: "ASSET_ADDED", Envelope: `{"id":"e3"}`, Asset: `{"uuid":"u1","v":3}`, Old: `{"markers":["m"],"uuid":"u1","v":2}`, Flags: `["m"]`},
 		})
 		snap, err := b.st.Snapshot(b.ctx, "u1")
 		if err != nil {

@@ -67,6 +67,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 		p.HDel(ctx, s.k.health(), w)
 		p.HDel(ctx, s.k.qlen(), w)
 		p.HDel(ctx, s.k.rlen(), w)
+		p.HDel(ctx, s.k.ruleErrors(), w, w+":last")
 		p.Incr(ctx, s.k.rev())
 		return nil
 	})
@@ -77,6 +78,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 type Figures struct {
 	Queued, Retrying int64
 	Latest           []byte // the latest run's JSON, nil for none
+	RuleErrors       RuleErrors
 }
 
 // Figures returns the live figures of webhooks in one round trip.
@@ -86,13 +88,16 @@ func (s *Store) Figures(ctx context.Context, ids []int64) (map[int64]Figures, er
 		return out, nil
 	}
 	fields := make([]string, len(ids))
+	errFields := make([]string, 0, 2*len(ids))
 	for i, id := range ids {
 		fields[i] = itoa(id)
+		errFields = append(errFields, fields[i], fields[i]+":last")
 	}
 	pipe := s.rdb.Pipeline()
 	q := pipe.HMGet(ctx, s.k.qlen(), fields...)
 	r := pipe.HMGet(ctx, s.k.rlen(), fields...)
 	l := pipe.HMGet(ctx, s.k.latest(), fields...)
+	re := pipe.HMGet(ctx, s.k.ruleErrors(), errFields...)
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, unavailable(err)
 	}
@@ -100,6 +105,10 @@ func (s *Store) Figures(ctx context.Context, ids []int64) (map[int64]Figures, er
 		f := Figures{Queued: max(num(q.Val()[i]), 0), Retrying: max(num(r.Val()[i]), 0)}
 		if s, ok := l.Val()[i].(string); ok {
 			f.Latest = []byte(s)
+		}
+		f.RuleErrors.Count = num(re.Val()[2*i])
+		if s, ok := re.Val()[2*i+1].(string); ok {
+			f.RuleErrors.Last = []byte(s)
 		}
 		out[id] = f
 	}
