@@ -69,6 +69,9 @@ type Config struct {
 	// Routed events are stored that long (for their deliveries' retries and
 	// resends, traces, backtests and replays).
 	EventRetention time.Duration
+	// EventCap bounds that history in count: at most the newest EventCap
+	// routed events are kept (default 1,000,000).
+	EventCap int
 	// ScheduleBatch is the SCAN COUNT of a schedule's walk over the asset
 	// snapshots: about how many assets one round trip reads (default 1000).
 	ScheduleBatch int // schedules
@@ -139,11 +142,14 @@ func (c *Config) setDefaults() {
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 24 * time.Hour
 	}
-	if c.EventRetention <= 0 { // schedules
+	if c.EventRetention <= 0 {
 		c.EventRetention = 168 * time.Hour
 	}
 	if c.ScheduleBatch <= 0 { // schedules
 		c.ScheduleBatch = 1000
+	}
+	if c.EventCap <= 0 {
+		c.EventCap = 1_000_000
 	}
 	if c.Registry == nil {
 		c.Registry = actions.Builtin()

@@ -167,3 +167,16 @@ func (x Deliveries) Abort(ctx context.Context, webhookID int64, id string) (*Del
 	}
 	return d, nil
 }
+
+// ForEvent lists a webhook's delivery of one event: none, or the one (a
+// delivery's id is derived from its event and webhook).
+func (x Deliveries) ForEvent(ctx context.Context, webhookID int64, eventID string) ([]Delivery, error) {
+	d, err := x.Get(ctx, webhookID, deliveryID(eventID, webhookID))
+	if errors.Is(err, ErrNotFound) {
+		return []Delivery{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []Delivery{*d}, nil
+}

@@ -22,6 +22,26 @@
 // script writes only for entries still pending in the router group, so a
 // batch routed twice (a lost reply, a take-over) queues nothing twice.
 //
+// History and traces (history.go, trace.go; SPEC §3.8): the same script
+// call keeps every routed event, matched or not, as it was routed (the
+// changes derived then included) with its routing trace, in one HSET and
+// three ZADDs per batch (all events, by asset, by type). The trace is
+// recorded by match as it goes: for each webhook it looks at beyond its
+// triggers, the stage where it ended (rules.Rule.Check, no evaluation
+// beyond the routing's own) and a run-time error's text; the webhooks of
+// the routing state (names, triggers, scopes) are a roster stored once per
+// state, so a webhook the event's type does not concern costs nothing. An
+// event nobody subscribes to is still not decoded when routing it derives
+// nothing: its trace is a header. Run-time rule errors are counted per
+// webhook in the same call (rule_errors). The history is bounded by
+// Config.EventRetention and Config.EventCap (the newest 1,000,000 by
+// default): after writing, each batch's script trims the oldest events
+// over the count or older than the retention, with their index entries, at
+// most its own number plus a thousand a batch, so the bound holds after
+// every batch without a sweeper; readers leave out what is older than the
+// retention. Delivery bodies stay in the routing minute's hash, kept
+// Config.RecordTTL for retries whatever the history's bounds.
+//
 // Workers (worker.go) read deliveries in batches; a delivery with a ready
 // body needs no further read, the others share one read of their stored
 // events (eventcache.go). Each runs through its webhook's action in a

@@ -47,6 +47,12 @@ type Engine struct {
 	// workers stop taking jobs from it before they shut down.
 	reclaimed chan struct{}
 	sched     *scheduler // schedules: cron ticks, scans and housekeeping (schedule*.go)
+
+	// rosterSaved is the rosterMark of the roster this process last stored.
+	rosterSaved atomic.Value
+	// paths caches the asset paths of recent stored events (validation
+	// warnings).
+	paths pathCache
 }
 
 // state is an immutable view of the configured webhooks, swapped whole when
@@ -57,6 +63,8 @@ type state struct {
 	index *rules.Index
 	// markers maps a marker name to the webhooks it fires directly.
 	markers map[string][]int64
+	// roster lists the webhooks for the routing traces.
+	roster *store.Roster
 }
 
 // hook is a webhook compiled for routing and delivery.
@@ -87,7 +95,8 @@ func New(st *store.Store, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{st: st, cfg: cfg, commits: make(chan *ingestReq), closed: make(chan struct{})}
-	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{}})
+	e.state.Store(&state{hooks: map[int64]*hook{}, index: rules.NewIndex(nil), markers: map[string][]int64{},
+		roster: buildRoster(nil)})
 	e.sched = newScheduler(e) // schedules
 	return e, nil
 }
@@ -206,6 +215,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 		rs = append(rs, h.rule)
 	}
 	next.index = rules.NewIndex(rs)
+	next.roster = buildRoster(next.hooks)
 	markers, err := e.st.Markers(ctx)
 	if err == nil {
 		for name, raw := range markers {

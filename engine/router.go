@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -94,7 +95,7 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	st := e.state.Load()
 	now := e.now()
 	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.EventRetention,
-		SampleCap: samplesKept}
+		SampleCap: samplesKept, HistoryCap: e.cfg.EventCap, HistoryRetention: e.cfg.EventRetention, Now: now}
 	// The minute's hash of stored events gets its expiry from this
 	// process's first batch of the minute, not from every batch.
 	if e.expiredMinute.Swap(b.Minute) != b.Minute {
@@ -103,15 +104,18 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	if rand.IntN(16) == 0 { // keep the indexes bounded without a trim per batch
 		b.IndexCap = e.cfg.IndexCap
 	}
-	var since []store.SinceUpdate // schedules: change times for since()
+	if e.rosterDue(st, now) {
+		b.Roster = st.roster
+	}
+	rc := &routing{b: b, now: now, roster: st.roster.ID}
 	for _, m := range entries {
 		b.Entries = append(b.Entries, m.Entry)
-		if m.Type != "" && !st.wanted(m.Type) && !e.schedulesRead(m.Type) { // schedules: since() and once marks read asset events
-			e.cfg.Metrics.EventsRouted.Inc()
-			continue // nobody subscribes to this type: acknowledged unread
-		}
 		e.cfg.Metrics.EventsRouted.Inc()
-		if err := e.routeOne(st, evaluator, m, now, b, &since); err != nil {
+		// schedules: since() and once marks read asset events
+		if m.Type != "" && !st.wanted(m.Type) && !e.schedulesRead(m.Type) && rc.keepUnread(m) {
+			continue // nobody subscribes to this type: kept in the history unread
+		}
+		if err := e.routeOne(st, evaluator, m, rc); err != nil {
 			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.Entry, "err", err)
 		}
 	}
@@ -120,8 +124,8 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 		if err == nil {
 			// schedules: change times for since(); idempotent, and a lost
 			// one only makes since() measure from an earlier change.
-			if len(since) > 0 {
-				if err := e.st.WriteSince(context.WithoutCancel(ctx), since); err != nil {
+			if len(rc.since) > 0 {
+				if err := e.st.WriteSince(context.WithoutCancel(ctx), rc.since); err != nil {
 					e.cfg.Logger.Warn("engine: could not record change times for since()", "err", err)
 				}
 			}
@@ -134,8 +138,10 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	}
 }
 
-// routeOne matches one event and adds what it yields to the batch.
-func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEntry, now time.Time, b *store.RouteBatch, since *[]store.SinceUpdate) error {
+// routeOne matches one event and adds what it yields to the batch: its
+// history record with its trace, and its deliveries.
+func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEntry, rc *routing) error {
+	now, b := rc.now, rc.b
 	var ev event.Event
 	if err := event.UnmarshalJSONNumber([]byte(m.Envelope), &ev); err != nil {
 		return err
@@ -155,14 +161,29 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 		}
 	}
 	ev.Changes = rules.Changes(&ev, old)
-	*since = e.noteSince(*since, &ev, now) // schedules
+	rc.since = e.noteSince(rc.since, &ev, now) // schedules
 	env := rules.NewEnv(&ev, old, now)
-	matched := e.match(st, evaluator, &ev, env)
-	if len(matched) == 0 {
-		return nil
+	rc.entry, rc.eventID = m.Entry, ev.ID
+	rc.tr.begin(now, rc.roster, old != nil)
+	matched := e.match(st, evaluator, &ev, env, rc)
+	hist := store.HistoryEvent{Entry: m.Entry, ID: ev.ID, Type: ev.Type, AssetID: m.AssetID, Trace: rc.tr.end()}
+	if hist.AssetID == "" {
+		hist.AssetID = ev.AssetID()
 	}
 	var body, full []byte
 	var err error
+	if len(matched) == 0 {
+		switch {
+		case decoded || m.Asset == "":
+			hist.Event, err = gojson.Marshal(&ev)
+		default:
+			hist.Event = withAsset([]byte(m.Envelope), m.Asset)
+		}
+		if err == nil {
+			b.History = append(b.History, hist)
+		}
+		return err
+	}
 	if decoded || m.Asset == "" {
 		if body, err = actions.DefaultJSON(&ev); err == nil {
 			full, err = gojson.Marshal(&ev)
@@ -178,6 +199,8 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 	stored := make([]byte, 0, len(body)+1+len(full))
 	stored = append(append(append(stored, body...), '\n'), full...)
 	b.Events = append(b.Events, store.StoredEvent{Entry: m.Entry, ID: ev.ID, Value: stored})
+	hist.Event = full
+	b.History = append(b.History, hist)
 	if e.sampleDue(ev.Type, now) {
 		b.Samples = append(b.Samples, store.Sample{Entry: m.Entry, Type: ev.Type, Value: full})
 	}
@@ -193,6 +216,47 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 		b.Deliveries = append(b.Deliveries, d)
 	}
 	return nil
+}
+
+// routing is what the router carries through one batch: the batch, its
+// time and roster, the traces, and the event being routed.
+type routing struct {
+	b              *store.RouteBatch
+	now            time.Time
+	roster         string
+	tr             tracer
+	entry, eventID string
+	since          []store.SinceUpdate // schedules: change times for since()
+}
+
+// keepUnread keeps an event nobody subscribes to in the history without
+// decoding it, when routing it would derive nothing (no previous snapshot
+// that differs, no previous in the envelope, no kept flags): its trace is
+// the header alone, every webhook having ended at its triggers. It reports
+// false when the event must be decoded (routeOne then keeps it).
+func (rc *routing) keepUnread(m store.EventEntry) bool {
+	if m.ID == "" || m.Flags != "" || (m.Old != "" && m.Old != m.Asset) || strings.Contains(m.Envelope, `"previous":`) {
+		return false
+	}
+	rc.tr.begin(rc.now, rc.roster, m.Old != "")
+	ev := []byte(m.Envelope)
+	if m.Asset != "" {
+		ev = withAsset(ev, m.Asset)
+	}
+	rc.b.History = append(rc.b.History, store.HistoryEvent{Entry: m.Entry, ID: m.ID, Type: m.Type, AssetID: m.AssetID,
+		Trace: rc.tr.end(), Event: ev})
+	return true
+}
+
+// ruleError adds a run-time rule error of the event being routed to the
+// batch, for the webhook's rule_errors.
+func (rc *routing) ruleError(webhookID int64, what string, err error) {
+	msg := err.Error()
+	if what != "condition" {
+		msg = what + ": " + msg
+	}
+	last, _ := gojson.Marshal(&RuleError{At: At(rc.now), Error: msg, EventID: rc.eventID})
+	rc.b.RuleErrors = append(rc.b.RuleErrors, store.RuleError{Entry: rc.entry, WebhookID: webhookID, Last: last})
 }
 
 // decodeAsset decodes an entry's asset into ev, with the kept marker flags
@@ -273,10 +337,16 @@ func (st *state) needsAsset(ev *event.Event) bool {
 // match returns the webhooks an event goes to: those whose rule matches, and
 // for marker events the webhooks the marker fires directly (whatever their
 // triggers; their project, folder, user scopes and condition still apply).
-// A webhook never receives the engine's events about itself.
-func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env) []routed {
+// A webhook never receives the engine's events about itself. Where each
+// webhook it looks at ended goes to the event's trace, and run-time rule
+// errors to the batch.
+func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env, rc *routing) []routed {
 	if len(ev.Targets) > 0 { // schedules: a digest goes to exactly its webhooks
-		return e.matchTargets(st, evaluator, ev, env)
+		out := e.matchTargets(st, evaluator, ev, env)
+		for _, r := range out {
+			rc.tr.addTarget(r.hook.w.ID)
+		}
+		return out
 	}
 	var self int64 = -1
 	if ev.Webhook != nil {
@@ -294,31 +364,41 @@ func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, e
 			data, err := evaluator.Render(h.tmpl, env)
 			if err != nil {
 				e.ruleError(h.w.ID, "template", err)
+				rc.ruleError(h.w.ID, "template", err)
 			} else if b, err := json.Marshal(data); err == nil {
 				r.data = b
 			}
 		}
 		out = append(out, r)
 	}
-	try := func(h *hook) {
-		if h == nil || h.w.ID == self {
+	try := func(h *hook, viaMarker bool) {
+		if h == nil {
 			return
 		}
-		ok, err := h.rule.Match(evaluator, env)
+		if h.w.ID == self {
+			rc.tr.add(h.w.ID, rules.StageSelf, viaMarker, false, nil, env)
+			return
+		}
+		stage, err := h.rule.Check(evaluator, env)
 		if err != nil {
 			e.ruleError(h.w.ID, "condition", err)
-			return
+			rc.ruleError(h.w.ID, "condition", err)
 		}
-		if ok {
+		rc.tr.add(h.w.ID, stage, viaMarker, h.rule.Condition != nil, err, env)
+		if stage == rules.StageMatched {
 			add(h)
 		}
 	}
 	for _, r := range st.index.Candidates(ev.Type) {
-		try(st.hooks[r.ID])
+		try(st.hooks[r.ID], false)
 	}
 	if ev.Marker != "" && (ev.Type == event.MarkerSelected || ev.Type == event.MarkerCleared) {
 		for _, id := range st.markers[ev.Marker] {
-			try(st.hooks[id])
+			h := st.hooks[id]
+			if h != nil && !h.rule.Disabled && h.rule.Covers(ev.Type) {
+				continue // a candidate already: tried above, with the same outcome
+			}
+			try(h, true)
 		}
 	}
 	return out

@@ -127,6 +127,7 @@ type Stats struct {
 	QueueLength      int64      `json:"queue_length"`
 	RetryQueueLength int64      `json:"retry_queue_length"`
 	LatestRun        *LatestRun `json:"latest_run"`
+	RuleErrors       RuleErrors `json:"rule_errors"`
 }
 
 // message is a delivery as it travels through the deliveries stream and the

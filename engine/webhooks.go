@@ -198,7 +198,13 @@ func (x Webhooks) Stats(ctx context.Context, ids []int64) (map[int64]Stats, erro
 	}
 	out := make(map[int64]Stats, len(figs))
 	for id, f := range figs {
-		s := Stats{QueueLength: f.Queued, RetryQueueLength: f.Retrying}
+		s := Stats{QueueLength: f.Queued, RetryQueueLength: f.Retrying, RuleErrors: RuleErrors{Count: f.RuleErrors.Count}}
+		if f.RuleErrors.Last != nil {
+			var last RuleError
+			if json.Unmarshal(f.RuleErrors.Last, &last) == nil {
+				s.RuleErrors.Last = &last
+			}
+		}
 		if f.Latest != nil {
 			var lr LatestRun
 			if json.Unmarshal(f.Latest, &lr) == nil {

@@ -360,3 +360,32 @@ type RuleErrors struct {
 	Count int64
 	Last  []byte
 }
+
+// RecordRef names one delivery record: its webhook and delivery id.
+type RecordRef struct {
+	WebhookID  int64
+	DeliveryID string
+}
+
+// RecordsOf returns several delivery records in one round trip, in the
+// order of refs; a missing one is nil.
+func (s *Store) RecordsOf(ctx context.Context, refs []RecordRef) ([][]byte, error) {
+	out := make([][]byte, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(refs))
+	for i, r := range refs {
+		cmds[i] = pipe.HGet(ctx, s.k.records(r.WebhookID), r.DeliveryID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, unavailable(err)
+	}
+	for i, c := range cmds {
+		if b, err := c.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
