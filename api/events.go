@@ -79,6 +79,9 @@ func (s *Server) createProject(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := ProjectParams.Check(m); err != nil {
+		return err
+	}
 	name, ok := m["name"].(string)
 	if !ok || strings.TrimSpace(name) == "" || len(name) > 255 {
 		return problem.Invalid("name", m["name"], "Must be a String")
@@ -130,10 +133,15 @@ func (s *Server) validateRule(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := condition(m); err != nil {
+	cond, err := condition(m)
+	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"valid": true})
+	warnings, err := s.warnings(c, cond)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"valid": true, "warnings": warnings})
 	return nil
 }
 
@@ -145,6 +153,9 @@ func (s *Server) testRule(c *gin.Context) error {
 	cond, err := condition(m)
 	if err != nil {
 		return err
+	}
+	if v, given := m["event_id"]; given && v != nil {
+		return s.testRuleOn(c, cond, v)
 	}
 	em, ok := m["event"].(map[string]any)
 	if !ok {

@@ -61,6 +61,9 @@ func (s *Server) subscribe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := HookParams.Check(m); err != nil {
+		return err
+	}
 	target, ok := m["target_url"].(string)
 	if !ok {
 		return problem.Invalid("target_url", m["target_url"], "Must be a String")

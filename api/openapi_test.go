@@ -251,6 +251,28 @@ func contractScenario(t *testing.T, h *apitest.Harness, c *apitest.Contract, rc,
 	do("PATCH", "/api/v2/admin/webhooks/"+cms, admin, map[string]any{"rate_limit": 0}, 422, refused)
 	do("PATCH", "/api/v2/admin/webhooks/"+cms, admin, map[string]any{"rate_limit": nil}, 200)
 
+	// History: stored events, a trace, backtests, a rule tried on a stored event.
+	do("GET", "/api/v2/admin/events", admin, nil, 200)
+	do("GET", "/api/v2/admin/events?asset_id=a-1&type=ASSET_ADDED&limit=5", admin, nil, 200)
+	do("GET", "/api/v2/admin/events?type=ASSET_EXPLODED", admin, nil, 422, refused)
+	do("GET", "/api/v2/admin/events?colour=red", admin, nil, 422)
+	do("GET", "/api/v2/admin/events?limit=501", admin, nil, 422, refused)
+	do("GET", "/api/v2/admin/events", user, nil, 401)
+	do("GET", "/api/v2/admin/events/evt_contract_1", admin, nil, 200)
+	do("GET", "/api/v2/admin/events/evt_nope", admin, nil, 404)
+	do("GET", "/api/v2/admin/events/evt_contract_1/trace", admin, nil, 200)
+	do("GET", "/api/v2/admin/events/evt_nope/trace", admin, nil, 404)
+	do("POST", "/api/v2/admin/rules/backtest", admin, map[string]any{"webhook_id": hook["id"], "limit": 100}, 200)
+	do("POST", "/api/v2/admin/rules/backtest", admin, map[string]any{"trigger_events": []string{"ASSET_*"}, "condition": `isImage()`,
+		"folder": "/marketing/**", "since": "2020-01-01T00:00:00Z"}, 200)
+	do("POST", "/api/v2/admin/rules/backtest", admin, map[string]any{"webhook_id": 999}, 404)
+	do("POST", "/api/v2/admin/rules/backtest", admin, map[string]any{"trigger_events": []string{"*"}, "limit": 0}, 422, refused)
+	do("POST", "/api/v2/admin/rules/backtest", admin, map[string]any{"trigger_events": []string{"*"}, "conditon": "true"}, 422)
+	do("GET", "/api/v2/admin/webhooks/"+cms+"/deliveries?event_id=evt_contract_1", admin, nil, 200)
+	do("GET", "/api/v2/admin/webhooks/"+cms+"/deliveries?colour=red", admin, nil, 422)
+	do("POST", "/api/v2/admin/rules/test", admin, map[string]any{"condition": `isImage()`, "event_id": "evt_contract_1"}, 200)
+	do("POST", "/api/v2/admin/rules/test", admin, map[string]any{"condition": `isImage()`, "event_id": "evt_nope"}, 404)
+
 	// Test, rotation.
 	do("POST", "/api/v2/admin/webhooks/"+cms+"/test", admin, nil, 200)
 	do("POST", "/api/v2/admin/webhooks/1/test", admin, nil, 200) // a target the test transport refuses: status_code null

@@ -45,6 +45,7 @@ type Engine interface {
 	Markers() engine.Markers
 	Assets() engine.Assets
 	Schedules() engine.Schedules
+	History() engine.History
 }
 
 var _ Engine = (*engine.Engine)(nil)

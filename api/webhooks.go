@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	s.hookRoutes()
 	s.discoveryRoutes()
 	s.scheduleRoutes() // schedules (schedules.go)
+	s.historyRoutes()
 }
 
 // WebhookView is a webhook as the API shows it: Media Pocket's fields first,
@@ -57,6 +58,7 @@ type WebhookView struct {
 	QueueLength      int64              `json:"queue_length"`
 	RetryQueueLength int64              `json:"retry_queue_length"`
 	LatestRun        *engine.LatestRun  `json:"latest_run"`
+	RuleErrors       engine.RuleErrors  `json:"rule_errors"`
 	WebhookUsers     []string           `json:"webhook_users"`
 	WebhookHeaders   []actions.Header   `json:"webhook_headers"`
 	DisabledReason   string             `json:"disabled_reason,omitempty"`
@@ -90,6 +92,7 @@ func View(w *engine.Webhook, st engine.Stats, clear bool) WebhookView {
 		RedundantURLs: c.RedundantURLs, Condition: w.Condition, Folder: w.Folder, Body: c.Body, Auth: c.Auth,
 		SigningSecret: c.SigningSecret, TimeoutSeconds: c.TimeoutSeconds, RetrySchedule: w.RetrySchedule,
 		Kind: "webhook", Owner: w.Owner, RateLimit: w.RateLimit}
+	v.RuleErrors = st.RuleErrors
 	if w.Kind != engine.KindWebhook {
 		v.Kind = w.Kind
 	}
@@ -171,6 +174,9 @@ func (s *Server) webhook(c *gin.Context) (*engine.Webhook, error) {
 // wording, the first bad field named); the project must exist. The engine
 // compiles the condition, template and schedule when the webhook is saved.
 func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.Webhook, error) {
+	if err := WebhookParams.Check(m); err != nil {
+		return nil, err
+	}
 	w := &engine.Webhook{}
 	name, ok := m["name"].(string)
 	if !ok || strings.TrimSpace(name) == "" || len(name) > 255 {
@@ -427,6 +433,9 @@ func (s *Server) deliveries(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckQuery(c.Request.URL.Query(), "status", "limit", "before", "event_id"); err != nil {
+		return err
+	}
 	status := c.Query("status")
 	switch status {
 	case "", engine.StatusPending, engine.StatusRetrying, engine.StatusSucceeded, engine.StatusFailed:
@@ -437,7 +446,15 @@ func (s *Server) deliveries(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ds, err := s.eng.Deliveries().List(c, w.ID, status, limit, c.Query("before"))
+	var ds []engine.Delivery
+	if id, ok := c.GetQuery("event_id"); ok {
+		ds, err = s.eng.Deliveries().ForEvent(c, w.ID, id)
+		if err == nil && status != "" && len(ds) == 1 && ds[0].Status != status {
+			ds = ds[:0]
+		}
+	} else {
+		ds, err = s.eng.Deliveries().List(c, w.ID, status, limit, c.Query("before"))
+	}
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ func (c *conditions) offered(m *engine.Marker, asset map[string]any, now time.Ti
 // decode type-checks and validates a marker definition; name is the path's
 // name on PUT (the body's name, if any, must agree) and "" on POST.
 func (h *handler) decode(ctx context.Context, body map[string]any, name string) (*engine.Marker, error) {
+	if err := markerParams.Check(body); err != nil {
+		return nil, err
+	}
 	m := &engine.Marker{Mode: engine.MarkerFlag, WebhookIDs: []int64{}}
 	v, given := body["name"]
 	switch s, ok := v.(string); {
@@ -166,6 +169,11 @@ func (h *handler) decode(ctx context.Context, body map[string]any, name string) 
 	}
 	return m, nil
 }
+
+// markerParams are a marker's parameters and its view's read-only fields:
+// anything else is refused (SPEC §3).
+var markerParams = &api.Params{Accepted: []string{"name", "label", "description", "mode", "batch", "condition",
+	"webhook_ids"}, Shown: []string{"created_at", "updated_at"}}
 
 // positive reads a JSON number (json.Number) that is a positive integer.
 func positive(v any) (int64, bool) {
