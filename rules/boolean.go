@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
@@ -16,7 +17,8 @@ import (
 // can be seen not to be a boolean: literals other than true and false,
 // arithmetic, string building, and a field whose meaning SPEC §4 fixes as a
 // string, a number, a list or an object (asset.name, asset.size,
-// event.type…). The error points at the node that yields the value.
+// event.type…), also as an operand of &&, ||, ! and ??, or a branch of
+// ?:. The error points at the node that yields the value.
 
 // fieldKinds are the documented fields of the asset (and old) and of the
 // event, by dotted path, with what they hold.
@@ -84,8 +86,11 @@ func notBoolean(n ast.Node) (ast.Node, string) {
 			return n, "a constant that is not a boolean"
 		}
 	case *ast.UnaryNode:
-		if x.Operator == "-" || x.Operator == "+" {
+		switch x.Operator {
+		case "-", "+":
 			return n, "a number"
+		case "!", "not":
+			return notBoolean(x.Node)
 		}
 	case *ast.BinaryNode:
 		switch x.Operator {
@@ -93,7 +98,7 @@ func notBoolean(n ast.Node) (ast.Node, string) {
 			return n, "a number"
 		case "..":
 			return n, "a list"
-		case "??":
+		case "??", "&&", "||", "and", "or":
 			if m, what := notBoolean(x.Left); m != nil {
 				return m, what
 			}
@@ -178,10 +183,14 @@ func memberPath(n ast.Node) (root, path string, ok bool) {
 
 // start is where the source of n begins: the leftmost location in its
 // subtree (a member chain's own location is its last field, a sum's its
-// operator), so that the column points at the start of the value.
+// operator), so that the column points at the start of the value. The
+// nodes the meter's patch added ($add, $env) have no place in the source.
 func start(n ast.Node) file.Location {
-	loc := n.Location()
+	loc := file.Location{From: -1}
 	ast.Walk(&n, locator{&loc})
+	if loc.From < 0 {
+		return n.Location()
+	}
 	return loc
 }
 
@@ -189,10 +198,17 @@ type locator struct{ loc *file.Location }
 
 // Visit implements ast.Visitor.
 func (l locator) Visit(node *ast.Node) {
-	if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == "$env" {
-		return // added by the meter's patch, with no place in the source
+	switch x := (*node).(type) {
+	case *ast.IdentifierNode:
+		if strings.HasPrefix(x.Value, "$") {
+			return
+		}
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok && id.Value == addName {
+			return
+		}
 	}
-	if from := (*node).Location().From; from < l.loc.From {
+	if from := (*node).Location().From; l.loc.From < 0 || from < l.loc.From {
 		l.loc.From = from
 	}
 }

@@ -76,6 +76,8 @@ func TestNotBoolean(t *testing.T) {
 		{`lower(asset.name)`, &CompileError{Msg: "expected bool, but got string", Line: 1, Column: 1}},
 		{`event.type`, &CompileError{Msg: "expected bool, but the condition yields event.type, which is a string", Line: 1, Column: 1}},
 		{`asset.meta ?? false`, &CompileError{Msg: "expected bool, but the condition yields asset.meta, which is an object", Line: 1, Column: 1}},
+		{`isImage() && asset.size + 1`, &CompileError{Msg: "expected bool, but the condition yields a sum", Line: 1, Column: 14}},
+		{`!asset.name`, &CompileError{Msg: "expected bool, but the condition yields asset.name, which is a string", Line: 1, Column: 2}},
 		{`let s = asset.size; s * 2`, &CompileError{Msg: "expected bool, but the condition yields a number", Line: 1, Column: 21}},
 	}
 	for _, tt := range refused {
