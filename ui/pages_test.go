@@ -55,7 +55,7 @@ func demo(t *testing.T, h *apitest.Harness) (ok, failing *apitest.Receiver) {
 	h.Must(http.StatusOK, "POST", "/api/v2/admin/markers", map[string]any{"name": "send-to-print", "label": "Send to print",
 		"condition": `asset.mime_type == "application/pdf"`})
 	asset := func(uuid, name, mime string) map[string]any {
-		return map[string]any{"type": "ASSET_ADDED", "project_id": "mkt", "actor": map[string]any{"username": "ana", "interface": "web"},
+		return map[string]any{"id": "evt_" + uuid, "type": "ASSET_ADDED", "project_id": "mkt", "actor": map[string]any{"username": "ana", "interface": "web"},
 			"asset": map[string]any{"uuid": uuid, "name": name, "path": "/marketing/" + name, "mime_type": mime, "size": 482113}}
 	}
 	h.Send(asset("a-1", "spring-banner.jpg", "image/jpeg"), asset("a-2", "press-kit.pdf", "application/pdf"), asset("a-3", "team.png", "image/png"))
@@ -142,7 +142,9 @@ func TestEveryPage(t *testing.T) {
 	b.waitText("#condition-check", "column")
 	b.do(chromedp.Click(chromedp.CSS("#try")))
 	b.waitText("#try-result", "refused")
-	b.waitText("#backtest-card", "not available on this server")
+	b.waitJS(`!!document.querySelector('#bt-webhook option[value="1"]')`)
+	b.do(chromedp.SetValue(chromedp.CSS("#bt-webhook"), "1"), chromedp.Click(chromedp.CSS("#backtest")))
+	b.waitText("#backtest-result", "events match")
 	save("rules")
 
 	b.open("/ui/webhooks/3/deliveries", "#deliveries")
@@ -167,9 +169,13 @@ func TestEveryPage(t *testing.T) {
 	b.waitText("main", "No schedules yet.")
 	save("schedules")
 
-	b.open("/ui/events", "main")
-	b.waitText("main", "Events and traces (SPEC §3.8) are not available on this server.")
+	b.open("/ui/events", "#events")
+	b.waitJS(`document.querySelectorAll("#events tbody tr").length > 0`)
 	save("events")
+	b.open("/ui/events/evt_a-1", "#trace-table")
+	b.waitText("#trace-table tbody", "matched")
+	b.waitText("#trace-table tbody", "the condition was false")
+	save("trace")
 
 	b.open("/ui/deliveries", "#webhook")
 	b.waitJS(`document.querySelectorAll("#webhook option").length === 5`)
