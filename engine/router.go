@@ -342,6 +342,7 @@ func (st *state) needsAsset(ev *event.Event) bool {
 // errors to the batch.
 func (e *Engine) match(st *state, evaluator *rules.Evaluator, ev *event.Event, env *rules.Env, rc *routing) []routed {
 	if len(ev.Targets) > 0 { // schedules: a digest goes to exactly its webhooks
+		rc.tr.digest()
 		out := e.matchTargets(st, evaluator, ev, env)
 		for _, r := range out {
 			rc.tr.addTarget(r.hook.w.ID)

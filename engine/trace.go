@@ -119,6 +119,10 @@ func (t *tracer) add(id int64, st rules.Stage, viaMarker, hasCondition bool, err
 	}
 }
 
+// digest marks the event as a schedule's digest, which goes only to the
+// webhooks it names (addTarget).
+func (t *tracer) digest() { t.buf = append(t.buf, " g"...) }
+
 // addTarget records a webhook a schedule's digest names directly.
 func (t *tracer) addTarget(id int64) {
 	t.buf = append(t.buf, ' ')
@@ -188,6 +192,7 @@ type parsedTrace struct {
 	routed     time.Time
 	roster     string
 	old        bool
+	digest     bool
 	items      []traceItem
 	path, dest string
 }
@@ -233,8 +238,9 @@ func parseTrace(b []byte) (parsedTrace, error) {
 			}
 			rest = strings.TrimPrefix(rest[1+len(q):], " ")
 			continue
-		case 'o':
-			p.old = true
+		case 'o', 'g':
+			p.old = p.old || rest[0] == 'o'
+			p.digest = p.digest || rest[0] == 'g'
 			_, rest, _ = strings.Cut(rest, " ")
 			continue
 		}
@@ -351,6 +357,9 @@ func explain(p parsedTrace, roster []rosterEntry, ev traceEvent, eventID string)
 			explainItem(&te, it, r, p, ev, eventID)
 		case r.Disabled:
 			te.Stage, te.Reason = rules.StageDisabled.String(), "the webhook is disabled"
+		case p.digest:
+			te.Stage = rules.StageTrigger.String()
+			te.Reason = fmt.Sprintf("the digest of schedule %sgoes only to the webhooks it names", scheduleName(ev))
 		default:
 			te.Stage = rules.StageTrigger.String()
 			te.Reason = fmt.Sprintf("trigger_events %s do not include %s", list(r.Triggers), ev.Type)
@@ -375,17 +384,16 @@ func explainItem(te *TraceEntry, it traceItem, r rosterEntry, p parsedTrace, ev 
 			te.Via = "marker"
 			te.Reason = fmt.Sprintf("marker %s fires it directly", ev.Marker)
 		case it.viaSchedule:
-			name := ""
-			if ev.Schedule != nil {
-				name = ev.Schedule.Name + " "
-			}
 			te.Via = "schedule"
-			te.Reason = fmt.Sprintf("the digest of schedule %sgoes to it directly", name)
+			te.Reason = fmt.Sprintf("the digest of schedule %sgoes to it directly, whatever its triggers, scopes and condition",
+				scheduleName(ev))
 		}
-		if it.code == codeTrue {
+		switch {
+		case it.viaSchedule:
+		case it.code == codeTrue:
 			te.Condition = &ConditionOutcome{Result: &yes}
 			te.Reason += ", every scope held and the condition was true"
-		} else {
+		default:
 			te.Reason += " and every scope held"
 		}
 		id := deliveryID(eventID, r.ID)
@@ -429,6 +437,15 @@ func explainItem(te *TraceEntry, it traceItem, r rosterEntry, p parsedTrace, ev 
 	default:
 		te.Stage, te.Reason = "unknown", "this trace was written by a newer version"
 	}
+}
+
+// scheduleName is the name of the schedule an event comes from, and a
+// space; "" when it names none.
+func scheduleName(ev traceEvent) string {
+	if ev.Schedule == nil || ev.Schedule.Name == "" {
+		return ""
+	}
+	return ev.Schedule.Name + " "
 }
 
 // list shows a list as the API's JSON would, without quotes: [a, b].

@@ -313,3 +313,30 @@ func TestTraceNotRouted(t *testing.T) {
 		}
 	})
 }
+
+// TestTraceDigest: a schedule's digest matches the webhooks it names, via
+// the schedule, whatever their triggers; the others are skipped at theirs.
+func TestTraceDigest(t *testing.T) { bothBackends(t, testTraceDigest) }
+
+func testTraceDigest(t *testing.T, backend redistest.Backend) {
+	t.Parallel()
+	h := apitest.New(t, apitest.Options{Backend: backend})
+	rc := apitest.NewReceiver(t)
+	named := h.CreateWebhook(map[string]any{"name": "named", "http_url": rc.URL, "trigger_events": []string{"ASSET_REMOVED"}})
+	other := h.CreateWebhook(map[string]any{"name": "other", "http_url": rc.URL, "trigger_events": []string{"ASSET_REMOVED"}})
+	h.Send(map[string]any{"id": "evt_g1", "type": "ASSET_ADDED", "asset": map[string]any{"uuid": "g1"}})
+	settled(t, h, "evt_g1", "")
+	sc := h.Must(200, "POST", "/api/v2/admin/schedules", map[string]any{"name": "weekly", "cron": "@weekly", "condition": "true",
+		"action": map[string]any{"type": "digest", "webhook_ids": []int64{named}}})["schedule"].(map[string]any)
+	h.Must(202, "POST", fmt.Sprintf("/api/v2/admin/schedules/%v/run", sc["id"]), nil)
+	id := stored(t, h, 1, "?type=ASSET_SCHEDULED")[0]
+	tr := settled(t, h, id, "succeeded")
+	want := []engine.TraceEntry{
+		matched(named, "named", "schedule", "the digest of schedule weekly goes to it directly, whatever its triggers, scopes and condition",
+			id, "succeeded", nil),
+		skipped(other, "other", "trigger", "the digest of schedule weekly goes only to the webhooks it names"),
+	}
+	if d := cmp.Diff(want, tr.Webhooks); d != "" {
+		t.Errorf("trace of a digest (-want +got):\n%s", d)
+	}
+}
