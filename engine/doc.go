@@ -40,7 +40,8 @@
 // most its own number plus a thousand a batch, so the bound holds after
 // every batch without a sweeper; readers leave out what is older than the
 // retention. Delivery bodies stay in the routing minute's hash, kept
-// Config.RecordTTL for retries whatever the history's bounds.
+// Config.EventRetention for retries and resends whatever the history's
+// count bound.
 //
 // Workers (worker.go) read deliveries in batches; a delivery with a ready
 // body needs no further read, the others share one read of their stored
