@@ -125,6 +125,9 @@ func (x History) raw(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	m, err := x.unrouted(ctx, id)
+	if errors.Is(err, errRoutedMeanwhile) {
+		return x.raw(ctx, id)
+	}
 	if err != nil {
 		return nil, err
 	}

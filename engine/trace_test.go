@@ -23,20 +23,6 @@ import (
 
 const wait = 10 * time.Second
 
-// traceOf reads an event's trace through the API.
-func traceOf(t *testing.T, h *apitest.Harness, id string) engine.Trace {
-	t.Helper()
-	r := h.Admin("GET", "/api/v2/admin/events/"+id+"/trace", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("trace of %s: %d %s", id, r.Status, r.Body)
-	}
-	var tr engine.Trace
-	if err := json.Unmarshal(r.Body, &tr); err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
 // settled waits until an event is routed and every matched webhook's
 // delivery has its final status, and returns the trace.
 func settled(t *testing.T, h *apitest.Harness, id, status string) engine.Trace {
