@@ -100,17 +100,18 @@ func testRecover(t *testing.T, backend redistest.Backend) {
 	diff(t, "recover before anything", got, map[string]any{"requeued": float64(0)})
 	got = h.Must(http.StatusAccepted, "POST", path, map[string]any{"since": stamp(mid)})
 	diff(t, "recover since mid", got, map[string]any{"requeued": float64(2)})
-	reqs := rc.Wait(t, 12+2, wait)
+	rc.Wait(t, 12+2, wait)
 	drained(t, h)
 	got = h.Must(http.StatusAccepted, "POST", path, map[string]any{"since": stamp(start), "until": stamp(time.Now())})
 	diff(t, "recover the rest", got, map[string]any{"requeued": float64(3)})
-	reqs = rc.Wait(t, 12+5, wait)
+	rc.Wait(t, 12+5, wait)
 	drained(t, h)
 	got = h.Must(http.StatusAccepted, "POST", path, map[string]any{"since": stamp(start)})
 	diff(t, "recover again", got, map[string]any{"requeued": float64(0)})
 	drained(t, h)
 
-	if reqs = rc.Requests(); len(reqs) != 17 {
+	reqs := rc.Requests()
+	if len(reqs) != 17 {
 		t.Fatalf("the receiver got %d requests, want 2 + 5×2 + 5", len(reqs))
 	}
 	diff(t, "the recovered webhook-ids", ids(reqs[12:]), failed)
