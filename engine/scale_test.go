@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -166,35 +165,8 @@ func TestIsolation(t *testing.T) {
 	if err := e.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	const rate, secs, tick = 500, 5, 20 * time.Millisecond
-	perTick := rate * int(tick) / int(time.Second)
-	sent := map[string]time.Time{} // event id → accepted
-	tk := time.NewTicker(tick)
-	for i := 0; i < rate*secs; i += perTick {
-		<-tk.C
-		at := time.Now()
-		ids, err := e.Ingest(context.Background(), events(i, perTick))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range ids {
-			sent[id] = at
-		}
-	}
-	tk.Stop()
-	redistest.Eventually(t, 20*time.Second, func() bool { ids, _ := healthy.sum(); return ids == len(sent) },
-		"the healthy receiver got all %d", len(sent))
-	var lat []time.Duration
-	healthy.mu.Lock()
-	for evID, at := range sent {
-		got, ok := healthy.at[engine.DeliveryID(evID, good.ID)]
-		if !ok {
-			t.Fatalf("no arrival recorded for %s", evID)
-		}
-		lat = append(lat, got.Sub(at))
-	}
-	healthy.mu.Unlock()
-	slices.Sort(lat)
+	const rate, secs = 500, 5
+	lat := paced(t, e, healthy, good.ID, rate, secs)
 	p50, p99, worst := lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	hung, _ := hanging.sum()
 	t.Logf("isolation: %d deliveries to the healthy receiver at %d/s: p50 %s, p99 %s, max %s; the hanging one took %d tries",
