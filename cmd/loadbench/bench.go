@@ -163,7 +163,8 @@ func (b *bench) scenario(ctx context.Context, name string, lo, hi int) (row, []s
 		return row{}, nil, err
 	}
 	accepted := st.accepted(b.send.ok)
-	sum, err := b.waitDelivered(ctx, st, accepted)
+	wrongBefore := b.tally.wrongArrivals()
+	sum, err := b.waitDelivered(ctx, st, accepted*b.cfg.matching)
 	if err != nil {
 		return row{}, nil, err
 	}
@@ -184,8 +185,10 @@ func (b *bench) scenario(ctx context.Context, name string, lo, hi int) (row, []s
 	}
 	lat := make([]time.Duration, 0, sum.delivered)
 	for seq := lo; seq < hi; seq++ {
-		if at := b.tally.firstArrival(seq); at > 0 && b.send.ok[seq] {
-			lat = append(lat, time.Duration(at-b.send.started[seq]))
+		for hook := range b.cfg.matching {
+			if at := b.tally.firstArrival(seq, hook); at > 0 && b.send.ok[seq] {
+				lat = append(lat, time.Duration(at-b.send.started[seq]))
+			}
 		}
 	}
 	r.p50, r.p99, r.max = latencies(lat)
@@ -204,19 +207,23 @@ func (b *bench) scenario(ctx context.Context, name string, lo, hi int) (row, []s
 		notes = append(notes, fmt.Sprintf("%s: %d requests refused, the first: %s", name, st.refused, st.firstErr))
 	}
 	if sum.extraIDs > 0 {
-		notes = append(notes, fmt.Sprintf("%s: %d events arrived under more than one webhook-id (delivered as separate deliveries)", name, sum.extraIDs))
+		notes = append(notes, fmt.Sprintf("%s: %d deliveries (event and webhook) arrived under more than one webhook-id (delivered as separate deliveries)", name, sum.extraIDs))
 	}
 	if sum.unasked > 0 {
 		notes = append(notes, fmt.Sprintf("%s: %d events arrived although their request was refused", name, sum.unasked))
 	}
+	if n := b.tally.wrongArrivals() - wrongBefore; n > 0 {
+		notes = append(notes, fmt.Sprintf("%s: %d arrivals at webhooks whose condition (%s) no event meets", name, n, skipCondition))
+	}
 	if sum.lost > 0 {
-		notes = append(notes, fmt.Sprintf("%s: %d accepted events had not arrived %s after the last send", name, sum.lost, b.cfg.wait))
+		notes = append(notes, fmt.Sprintf("%s: %d deliveries of accepted events had not arrived %s after the last send", name, sum.lost, b.cfg.wait))
 	}
 	if sum.delivered > 0 {
 		notes = append(notes, fmt.Sprintf("%s: Redis commands per delivery, the most frequent: %s; loadbench itself used %s CPU",
 			name, topCommands(d.calls, sum.delivered, 8), d.selfCPU.Round(10*time.Millisecond)))
 	}
-	b.logf("%s: %d of %d accepted events delivered", name, sum.delivered, accepted)
+	b.logf("%s: %d of %d expected deliveries (%d accepted events × %d matching webhooks)", name, sum.delivered,
+		accepted*b.cfg.matching, accepted, b.cfg.matching)
 	return r, notes, nil
 }
 
@@ -230,9 +237,9 @@ func (b *bench) checkEngines() error {
 	return nil
 }
 
-// waitDelivered waits until every accepted event of st has arrived, or
-// until -wait after the last send.
-func (b *bench) waitDelivered(ctx context.Context, st sendStats, accepted int) (summary, error) {
+// waitDelivered waits until the expected deliveries of st's accepted
+// events have arrived, or until -wait after the last send.
+func (b *bench) waitDelivered(ctx context.Context, st sendStats, expected int) (summary, error) {
 	deadline := time.NewTimer(b.cfg.wait - time.Since(b.send.start.Add(time.Duration(st.lastDone))))
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -240,11 +247,11 @@ func (b *bench) waitDelivered(ctx context.Context, st sendStats, accepted int) (
 	lastLog := time.Now()
 	for {
 		sum := b.tally.summarize(st.lo, st.hi, b.send.ok)
-		if sum.delivered >= accepted {
+		if sum.delivered >= expected {
 			return sum, nil
 		}
 		if time.Since(lastLog) > 5*time.Second {
-			b.logf("waiting: %d of %d delivered", sum.delivered, accepted)
+			b.logf("waiting: %d of %d delivered", sum.delivered, expected)
 			lastLog = time.Now()
 		}
 		if err := b.checkEngines(); err != nil {
@@ -300,7 +307,8 @@ func topCommands(calls map[string]int64, deliveries, n int) string {
 // header is what the output says about the run before the table.
 type header struct {
 	machine, commit, redis, prefix string
-	procs, workers                 int
+	procs, webhooks, matching      int
+	workers                        int
 	binary, command, settings      string
 	idle                           idleStats
 }
@@ -315,12 +323,14 @@ func (h header) print(w io.Writer) {
 	fmt.Fprintf(w, "- commit: %s\n", h.commit)
 	fmt.Fprintf(w, "- redis: %s (key prefix %s, deleted afterwards)\n", h.redis, h.prefix)
 	fmt.Fprintf(w, "- engine: %d process(es), binary %s, ASSETHOOKS_WORKERS %s\n", h.procs, h.binary, workers)
+	fmt.Fprintf(w, "- webhooks: %d to the receiver, %d matching every event (no condition), %d with a condition no event meets (`%s`); deliveries are events × %d\n",
+		h.webhooks, h.matching, h.webhooks-h.matching, skipCondition, h.matching)
 	fmt.Fprintf(w, "- command: `%s`\n", h.command)
 	fmt.Fprintf(w, "- settings: `%s`\n", h.settings)
 	s := h.idle.span.Seconds()
 	fmt.Fprintf(w, "- idle, %.1f s before the scenarios: engine CPU %.1f%% of a core, Redis %s commands/s and CPU %.1f%% of a core (every client of that Redis)\n",
 		s, 100*h.idle.engineCPU.Seconds()/s, thousands(float64(h.idle.commands)/s), 100*h.idle.redisCPU.Seconds()/s)
-	fmt.Fprintln(w, "- latency is from the start of the ingest request to the first arrival at the receiver; CPU, RSS and Redis figures cover the scenario from its first send until the engines are idle again; CPU is summed over the engine processes, RSS is the largest process's peak")
+	fmt.Fprintln(w, "- latency is from the start of the ingest request to the first arrival of each delivery at the receiver; CPU, RSS and Redis figures cover the scenario from its first send until the engines are idle again; CPU is summed over the engine processes, RSS is the largest process's peak")
 	fmt.Fprintln(w)
 }
 

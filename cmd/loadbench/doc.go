@@ -4,11 +4,16 @@
 // It builds ./cmd/assethooks (or takes -binary), starts -procs engine
 // processes on the Redis at -redis under a fresh key prefix
 // ({bench<random>}), runs its own webhook receiver on 127.0.0.1, registers
-// one webhook for ASSET_ADDED with the first engine and sends ~1 KB
-// ASSET_ADDED events to the engines round-robin. Each event carries a
-// sequence number in asset.meta.custom.bench_seq; the receiver reads it back
-// from the delivered JSON body and counts arrivals per webhook-id header, so
-// that every accepted event is known to have arrived once, more than once
+// -webhooks webhooks for ASSET_ADDED with the first engine, each to its own
+// path of the receiver (/hook/<i>), and sends ~1 KB ASSET_ADDED events to
+// the engines round-robin. -matching of the webhooks (all by default) have
+// no condition and receive every event; the others have one that no bench
+// event meets (asset.size < 0), so the engine evaluates and skips them. A
+// delivery is one event at one matching webhook: each accepted event is
+// expected -matching times. Each event carries a sequence number in
+// asset.meta.custom.bench_seq; the receiver reads it back from the delivered
+// JSON body and counts arrivals per webhook path and webhook-id header, so
+// that every expected delivery is known to have arrived once, more than once
 // (duplicated) or not at all (lost).
 //
 // Scenarios (-scenarios, in this order):
@@ -21,13 +26,14 @@
 //
 // Each scenario prints one row of a Markdown table: deliveries/s (first send
 // to last first arrival), ingest requests/s and events/s, p50/p99/max from
-// the start of the request to the first arrival at the receiver, engine CPU
+// the start of the request to each delivery's first arrival, engine CPU
 // (utime+stime from /proc/<pid>/stat, summed over the engine processes) and
 // Redis CPU (INFO cpu) per delivery, Redis commands per delivery (INFO
 // commandstats, including the commands scripts run, minus loadbench's own
 // INFO calls), the engines' peak RSS (VmHWM, reset before each scenario; the
-// largest process), lost, duplicated and refused ingest requests. A header
-// names the machine, the commit, the Redis version and the command line, so
+// largest process), lost and duplicated deliveries and refused ingest
+// requests. A header names the machine, the commit, the Redis version, the
+// webhooks and the command line, so
 // the output can be pasted into BENCHMARKS.md as it is.
 //
 // All traffic stays on loopback and is bounded in count and time (-wait

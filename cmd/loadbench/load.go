@@ -96,9 +96,19 @@ func call(ctx context.Context, client *http.Client, method, url, key string, bod
 	return res.StatusCode, b, nil
 }
 
-// createWebhook registers the bench webhook for ASSET_ADDED with target.
-func createWebhook(ctx context.Context, client *http.Client, engineURL, key, target string) error {
-	body, _ := json.Marshal(map[string]any{"name": "bench", "http_url": target, "trigger_events": []string{"ASSET_ADDED"}})
+// skipCondition is the condition of the webhooks that match no event: every
+// bench asset is about 2 MB.
+const skipCondition = "asset.size < 0"
+
+// createWebhook registers a bench webhook for ASSET_ADDED with target; one
+// that does not match gets skipCondition, evaluated on every event and
+// false for each.
+func createWebhook(ctx context.Context, client *http.Client, engineURL, key, target string, match bool) error {
+	hook := map[string]any{"name": "bench", "http_url": target, "trigger_events": []string{"ASSET_ADDED"}}
+	if !match {
+		hook["condition"] = skipCondition
+	}
+	body, _ := json.Marshal(hook)
 	status, answer, err := call(ctx, client, http.MethodPost, engineURL+"/api/v2/admin/webhooks", key, body)
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)

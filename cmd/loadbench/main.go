@@ -28,6 +28,8 @@ type config struct {
 	batchClients int           // concurrent clients of batch
 	redisAddr    string        // host:port of the real Redis, loopback only
 	procs        int           // engine processes on one Redis and prefix
+	webhooks     int           // webhooks created, all to the receiver
+	matching     int           // of them, those with no condition: the deliveries per event
 	workers      int           // ASSETHOOKS_WORKERS; 0 leaves the engine's default
 	binary       string        // the assethooks binary; empty builds ./cmd/assethooks
 	scenarios    []string      // in order: single, batch, latency
@@ -50,6 +52,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.batchClients, "batch-clients", 4, "concurrent clients of the batch scenario")
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "host:port of the Redis to run against (loopback only)")
 	fs.IntVar(&c.procs, "procs", 1, "engine processes sharing the Redis and prefix; requests go to them round-robin")
+	fs.IntVar(&c.webhooks, "webhooks", 1, "webhooks for ASSET_ADDED to the receiver, each at its own path")
+	matching := fs.Int("matching", -1, "how many of the -webhooks match every event (no condition); the rest have a condition no bench event meets (default: all)")
 	fs.IntVar(&c.workers, "workers", 0, "ASSETHOOKS_WORKERS of each engine; 0 keeps the engine's default")
 	fs.StringVar(&c.binary, "binary", "", "assethooks binary to run; empty builds ./cmd/assethooks of this module")
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, from "+strings.Join(allScenarios, ","))
@@ -60,6 +64,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write loadbench's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.matching = *matching
+	if c.matching < 0 {
+		c.matching = c.webhooks
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -89,6 +97,12 @@ func (c config) validate() error {
 		return errors.New("-batch-clients must be from 1 to 1024")
 	case c.procs < 1 || c.procs > 16:
 		return errors.New("-procs must be from 1 to 16")
+	case c.webhooks < 1 || c.webhooks > 1000:
+		return errors.New("-webhooks must be from 1 to 1000")
+	case c.matching < 1 || c.matching > c.webhooks:
+		return errors.New("-matching must be from 1 to -webhooks")
+	case c.events*c.matching > 20_000_000:
+		return errors.New("-events × -matching must be at most 20,000,000 deliveries")
 	case c.workers < 0:
 		return errors.New("-workers must not be negative")
 	case c.rate < 1 || c.rate > 100_000:
@@ -194,7 +208,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 		}
 	}
 	start := time.Now()
-	t := newTally(total)
+	t := newTally(total, cfg.matching)
 	recv, err := startReceiver(t, start)
 	if err != nil {
 		return nil, err
@@ -221,8 +235,10 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 		if i == 0 {
 			// Before the other processes start, so that each loads the
 			// webhook at its start rather than at its next revision poll.
-			if err := createWebhook(ctx, client, e.url, key, recv.url); err != nil {
-				return nil, err
+			for h := range cfg.webhooks {
+				if err := createWebhook(ctx, client, e.url, key, fmt.Sprintf("%s/%d", recv.url, h), h < cfg.matching); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -244,7 +260,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 	}
 	header{
 		machine: machine(), commit: commit, redis: redisVersion + " at " + cfg.redisAddr, prefix: prefix,
-		procs: cfg.procs, workers: cfg.workers, binary: binary, command: cfg.command, settings: cfg.settings(),
+		procs: cfg.procs, webhooks: cfg.webhooks, matching: cfg.matching, workers: cfg.workers, binary: binary, command: cfg.command, settings: cfg.settings(),
 		idle: idle,
 	}.print(out)
 	printTableHead(out)
@@ -284,8 +300,8 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 
 // settings spells out every setting, defaults included.
 func (c config) settings() string {
-	return fmt.Sprintf("-events %d -clients %d -batch-size %d -batch-clients %d -procs %d -workers %d -scenarios %s -rate %d -duration %s -wait %s",
-		c.events, c.clients, c.batchSize, c.batchClients, c.procs, c.workers, strings.Join(c.scenarios, ","), c.rate, c.duration, c.wait)
+	return fmt.Sprintf("-events %d -clients %d -batch-size %d -batch-clients %d -procs %d -webhooks %d -matching %d -workers %d -scenarios %s -rate %d -duration %s -wait %s",
+		c.events, c.clients, c.batchSize, c.batchClients, c.procs, c.webhooks, c.matching, c.workers, strings.Join(c.scenarios, ","), c.rate, c.duration, c.wait)
 }
 
 // gitCommit is the short hash of HEAD in root, with -dirty when the tree

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,58 +16,73 @@ import (
 // event's sequence number to the receiver.
 const seqKey = "bench_seq"
 
-// tally counts arrivals at the receiver: per sequence number (the event)
-// and per webhook-id (the delivery). Times are nanoseconds since the run's
-// start on the monotonic clock.
+// tally counts arrivals at the receiver: per delivery, that is per
+// sequence number (the event) and matching webhook (the receiver's path
+// /hook/<i>), and per webhook-id. The webhooks 0 ≤ i < hooks are the
+// matching ones, which every event is expected to reach once each. Times
+// are nanoseconds since the run's start on the monotonic clock.
 type tally struct {
 	mu    sync.Mutex
-	first []int64  // first arrival per seq; 0 = none
-	count []uint32 // arrivals per seq
-	ids   []uint16 // distinct webhook-ids per seq
+	hooks int      // matching webhooks: the deliveries expected per event
+	first []int64  // first arrival per delivery (seq*hooks + hook); 0 = none
+	count []uint32 // arrivals per delivery
+	ids   []uint16 // distinct webhook-ids per delivery
 	perID map[string]idCount
-	stray int // arrivals without a known seq
+	stray int // arrivals without a known seq or webhook
+	wrong int // arrivals at a webhook whose condition no event meets
 }
 
-// idCount is the arrivals of one webhook-id and the seq it carried.
+// idCount is the arrivals of one webhook-id and the delivery it carried.
 type idCount struct {
-	seq int
-	n   uint32
+	slot int // seq*hooks + hook
+	n    uint32
 }
 
-func newTally(n int) *tally {
-	return &tally{first: make([]int64, n), count: make([]uint32, n), ids: make([]uint16, n), perID: map[string]idCount{}}
+// newTally is a tally of n events, each expected at hooks webhooks.
+func newTally(n, hooks int) *tally {
+	hooks = max(hooks, 1)
+	return &tally{hooks: hooks, first: make([]int64, n*hooks), count: make([]uint32, n*hooks), ids: make([]uint16, n*hooks),
+		perID: map[string]idCount{}}
 }
 
-// record notes that a request with webhook-id id carrying seq arrived at.
-// A seq below 0 or beyond the run's events counts as stray.
-func (t *tally) record(id string, seq int, at int64) {
+// record notes that a request with webhook-id id carrying seq arrived at
+// webhook hook at at. A seq below 0 or beyond the run's events, or a hook
+// below 0, counts as stray; a hook at or beyond the matching ones counts
+// as wrong.
+func (t *tally) record(hook int, id string, seq int, at int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if seq < 0 || seq >= len(t.first) {
+	switch {
+	case seq < 0 || seq >= len(t.first)/t.hooks || hook < 0:
 		t.stray++
 		return
+	case hook >= t.hooks:
+		t.wrong++
+		return
 	}
-	if t.count[seq] == 0 {
-		t.first[seq] = max(at, 1)
+	slot := seq*t.hooks + hook
+	if t.count[slot] == 0 {
+		t.first[slot] = max(at, 1)
 	}
-	t.count[seq]++
+	t.count[slot]++
 	c, seen := t.perID[id]
 	if !seen {
-		c.seq = seq
-		t.ids[seq]++
+		c.slot = slot
+		t.ids[slot]++
 	}
 	c.n++
 	t.perID[id] = c
 }
 
-// summary is what arrived of the events lo ≤ seq < hi.
+// summary is what arrived of the events lo ≤ seq < hi, counted in
+// deliveries: an event and one of the matching webhooks.
 type summary struct {
-	delivered int   // accepted events that arrived at least once
-	lost      int   // accepted events that did not arrive
+	delivered int   // deliveries of accepted events that arrived at least once
+	lost      int   // deliveries of accepted events that did not arrive
 	dup       int   // arrivals beyond the first per webhook-id
-	extraIDs  int   // webhook-ids beyond the first per event (one event delivered as two deliveries)
+	extraIDs  int   // webhook-ids beyond the first per delivery (one event sent twice to a webhook as two deliveries)
 	unasked   int   // events that arrived although their ingest request was refused
-	last      int64 // latest first arrival
+	last      int64 // latest first arrival of a delivery
 }
 
 // summarize counts the arrivals of lo ≤ seq < hi; accepted says which
@@ -76,33 +92,47 @@ func (t *tally) summarize(lo, hi int, accepted []bool) summary {
 	defer t.mu.Unlock()
 	var s summary
 	for seq := lo; seq < hi; seq++ {
-		arrived := t.count[seq] > 0
-		switch {
-		case accepted[seq] && arrived:
-			s.delivered++
-		case accepted[seq]:
-			s.lost++
-		case arrived:
-			s.unasked++
+		seen := false
+		for slot := seq * t.hooks; slot < (seq+1)*t.hooks; slot++ {
+			arrived := t.count[slot] > 0
+			switch {
+			case accepted[seq] && arrived:
+				s.delivered++
+			case accepted[seq]:
+				s.lost++
+			}
+			if arrived {
+				seen = true
+				s.last = max(s.last, t.first[slot])
+				s.extraIDs += int(t.ids[slot]) - 1
+			}
 		}
-		if arrived {
-			s.last = max(s.last, t.first[seq])
-			s.extraIDs += int(t.ids[seq]) - 1
+		if seen && !accepted[seq] {
+			s.unasked++
 		}
 	}
 	for _, c := range t.perID {
-		if c.seq >= lo && c.seq < hi {
+		if c.slot >= lo*t.hooks && c.slot < hi*t.hooks {
 			s.dup += int(c.n) - 1
 		}
 	}
 	return s
 }
 
-// firstArrival returns the first arrival of seq, 0 if none.
-func (t *tally) firstArrival(seq int) int64 {
+// firstArrival returns the first arrival of seq at matching webhook hook,
+// 0 if none.
+func (t *tally) firstArrival(seq, hook int) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.first[seq]
+	return t.first[seq*t.hooks+hook]
+}
+
+// wrongArrivals is the number of arrivals at webhooks that should have
+// skipped every event.
+func (t *tally) wrongArrivals() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wrong
 }
 
 // parseSeq finds asset.meta.custom.bench_seq in a delivered JSON body: by a
@@ -143,7 +173,8 @@ func parseSeq(body []byte) (int, bool) {
 }
 
 // receiver is the webhook target: an HTTP server on loopback that answers
-// 200 at once and records every arrival in its tally.
+// 200 at once and records every arrival in its tally, under the webhook
+// its path names (url/<i> for webhook i).
 type receiver struct {
 	t     *tally
 	start time.Time
@@ -176,7 +207,13 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil || !ok {
 		seq = -1
 	}
-	r.t.record(req.Header.Get("webhook-id"), seq, at)
+	hook := -1
+	if rest, found := strings.CutPrefix(req.URL.Path, "/hook/"); found {
+		if n, err := strconv.Atoi(rest); err == nil {
+			hook = n
+		}
+	}
+	r.t.record(hook, req.Header.Get("webhook-id"), seq, at)
 	w.WriteHeader(http.StatusOK)
 }
 
