@@ -339,3 +339,33 @@ func TestReplayAcrossMinutes(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayUnmatched: events that no webhook at all took when they came
+// (the only one was disabled) are kept in the history, and a replay once
+// the webhook is enabled again sends them, each once.
+func TestReplayUnmatched(t *testing.T) {
+	for _, b := range redistest.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			h := apitest.New(t, apitest.Options{Backend: b})
+			rc := apitest.NewReceiver(t)
+			id := h.CreateWebhook(map[string]any{"name": "late", "http_url": rc.URL, "trigger_events": []string{"ASSET_ADDED"}, "disabled": true})
+			start := time.Now()
+			h.Send(asset(1), asset(2), asset(3))
+			redistest.Eventually(t, wait, func() bool {
+				r := h.Do("GET", "/api/v2/admin/events?type=ASSET_ADDED", apitest.AdminKey, nil)
+				evs, _ := r.JSON(t)["events"].([]any)
+				return len(evs) == 3
+			}, "the three events in the history")
+			h.Must(http.StatusOK, "PATCH", fmt.Sprintf("/api/v2/admin/webhooks/%d", id), map[string]any{"disabled": false})
+			path := fmt.Sprintf("/api/v2/admin/webhooks/%d/replay", id)
+			got := h.Must(http.StatusAccepted, "POST", path, map[string]any{"since": stamp(start.Add(-time.Minute))})
+			diff(t, "replay", got, map[string]any{"matched": float64(3), "queued": float64(3), "already_delivered": float64(0),
+				"dry_run": false, "would_queue": float64(0)})
+			rc.Wait(t, 3, wait)
+			got = h.Must(http.StatusAccepted, "POST", path, map[string]any{"since": stamp(start.Add(-time.Minute))})
+			diff(t, "replay again", got, map[string]any{"matched": float64(3), "queued": float64(0), "already_delivered": float64(3),
+				"dry_run": false, "would_queue": float64(0)})
+		})
+	}
+}

@@ -32,13 +32,12 @@ type ReplayResult struct {
 // from the event and the webhook, and the store queues it only when the
 // webhook has no record of it.
 //
-// What it sees is what the engine stores: the events that matched some
-// webhook when they were routed, in the hash of the minute they were routed
-// in, for Config.EventRetention. The window is applied to those minutes, whole
-// (an event routed in the minute of since or of until counts). An event
-// that matched no webhook at all was not stored, and a condition that reads
-// old sees the event's own previous only (the snapshot before it is not
-// kept); a delivery is known while the webhook keeps its record (the newest
+// What it sees is the event history (History): every event routed within
+// Config.EventRetention (and the history's count bound), matched or not
+// when it was routed, with the changes derived then; the window is applied
+// to when each event was accepted. A condition that reads old sees the
+// event's own previous only (the snapshot before it is not kept); a
+// delivery is known while the webhook keeps its record (the newest
 // Config.IndexCap).
 func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until time.Time, dryRun bool) (ReplayResult, error) {
 	e := x.e
@@ -67,8 +66,7 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 		until = now
 	}
 	var batch []store.Replayed
-	// Events queued here are stored again in the current minute, which
-	// the scan may reach later: each counts once.
+	// Each event counts once, however the pages overlap.
 	seen := map[string]bool{}
 	flush := func() error {
 		if len(batch) == 0 {
@@ -106,14 +104,14 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 		}
 		return nil
 	}
-	err = e.st.ScanStoredEvents(ctx, since, until, func(id string, value []byte) error {
+	consider := func(value []byte) error {
 		c := newCachedEvent(string(value))
 		ev := c.event()
 		if ev == nil {
 			return nil
 		}
 		if seen[ev.ID] {
-			return nil // a copy this replay stored in the current minute
+			return nil
 		}
 		data, ok := matchOne(h, ev, bound, evaluator, now)
 		if !ok {
@@ -135,7 +133,27 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 			return flush()
 		}
 		return nil
-	})
+	}
+	// The history, newest first, page by page from the window's end.
+	before := ""
+	for err == nil {
+		var recs []store.HistoryRecord
+		if recs, err = e.st.History(ctx, store.HistoryQuery{Since: since, Before: before, Limit: 500}); err != nil {
+			break
+		}
+		for _, r := range recs {
+			before = r.ID
+			if r.Received.After(until) {
+				continue
+			}
+			if err = consider(r.Event); err != nil {
+				break
+			}
+		}
+		if len(recs) < 500 {
+			break
+		}
+	}
 	if err == nil {
 		err = flush()
 	}
