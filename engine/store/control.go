@@ -100,47 +100,6 @@ func (s *Store) Requeue(ctx context.Context, webhookID int64, items []Requeued) 
 	return out, nil
 }
 
-// ScanStoredEvents calls fn for every stored event of the routing minutes
-// from from to until (whole minutes, both included), minute by minute, in
-// bounded batches (HSCAN), so a large window never loads at once. It stops
-// at fn's first error and returns it.
-func (s *Store) ScanStoredEvents(ctx context.Context, from, until time.Time, fn func(id string, value []byte) error) error {
-	first, last := Minute(from), Minute(until)
-	for m := first; m <= last; m += 500 {
-		// Which of the next 500 minutes hold events: one round trip.
-		pipe := s.rdb.Pipeline()
-		ex := make([]*redis.IntCmd, 0, 500)
-		for k := m; k <= last && k < m+500; k++ {
-			ex = append(ex, pipe.Exists(ctx, s.k.stored(k)))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return unavailable(err)
-		}
-		for i, c := range ex {
-			if c.Val() == 0 {
-				continue
-			}
-			key := s.k.stored(m + int64(i))
-			var cursor uint64
-			for {
-				kv, next, err := s.rdb.HScan(ctx, key, cursor, "", 500).Result()
-				if err != nil {
-					return unavailable(err)
-				}
-				for j := 0; j+1 < len(kv); j += 2 {
-					if err := fn(kv[j], []byte(kv[j+1])); err != nil {
-						return err
-					}
-				}
-				if cursor = next; cursor == 0 {
-					break
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // HaveRecords reports which of the delivery ids a webhook has a record of.
 func (s *Store) HaveRecords(ctx context.Context, webhookID int64, ids []string) ([]bool, error) {
 	pipe := s.rdb.Pipeline()
