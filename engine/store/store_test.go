@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -26,14 +28,47 @@ type bundle struct {
 	ctx context.Context
 }
 
+// cluster is the Redis Cluster the suite also runs on (TestMain starts it
+// when redis-server is installed; under REQUIRE_REDIS=1 it must start).
+var cluster *redistest.Cluster
+
+func TestMain(m *testing.M) {
+	c, err := redistest.NewCluster()
+	switch {
+	case err == nil:
+		cluster = c
+	case redistest.NoServer(err) && !redistest.Required():
+	default:
+		fmt.Fprintln(os.Stderr, "store tests: the Redis Cluster did not start:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if cluster != nil {
+		cluster.Stop()
+	}
+	os.Exit(code)
+}
+
+// each runs f on the embedded server, on real Redis and on a 3-master
+// Redis Cluster, each with a fresh prefix.
 func each(t *testing.T, f func(t *testing.T, b bundle)) {
-	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+	run := func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		st := store.New(rdb, prefix)
 		ctx := context.Background()
 		if err := st.EnsureGroups(ctx); err != nil {
 			t.Fatal(err)
 		}
 		f(t, bundle{st: st, rdb: rdb, p: prefix, ctx: ctx})
+	}
+	redistest.Each(t, run)
+	t.Run("cluster", func(t *testing.T) {
+		if cluster == nil {
+			t.Skip("no redis-server: the Redis Cluster run is skipped (REQUIRE_REDIS=1 makes this a failure)")
+		}
+		rdb := cluster.Client(t)
+		prefix := redistest.Prefix()
+		t.Cleanup(func() { redistest.Clean(rdb, prefix) })
+		run(t, rdb, prefix)
 	})
 }
 

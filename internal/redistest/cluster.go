@@ -1,0 +1,177 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of three masters and three replicas on
+// loopback, started by StartCluster for one test.
+type Cluster struct {
+	// Addrs are the six nodes' host:port.
+	Addrs []string
+	procs []*exec.Cmd
+	dir   string
+}
+
+// StartCluster starts six redis-server processes with cluster mode on free
+// loopback ports (three masters, one replica each, made with redis-cli
+// --cluster create) and waits until the cluster is ready; they are stopped
+// and their files removed when the test ends. Without redis-server and
+// redis-cli the test is skipped, unless REQUIRE_REDIS=1 makes it fail.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := NewCluster()
+	if err == errNoServer {
+		if Required() {
+			t.Fatalf("REQUIRE_REDIS=1 but redis-server or redis-cli is missing")
+		}
+		t.Skip("no redis-server/redis-cli: the Redis Cluster tests are skipped (REQUIRE_REDIS=1 makes this a failure)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// errNoServer is NewCluster's answer when redis-server or redis-cli is missing.
+var errNoServer = errors.New("redistest: redis-server or redis-cli not found")
+
+// NoServer reports whether err says redis-server or redis-cli is missing.
+func NoServer(err error) bool { return err == errNoServer }
+
+// NewCluster starts a cluster as StartCluster does, for a TestMain; the
+// caller stops it with Stop.
+func NewCluster() (*Cluster, error) {
+	server, err1 := exec.LookPath("redis-server")
+	cli, err2 := exec.LookPath("redis-cli")
+	if err1 != nil || err2 != nil {
+		return nil, errNoServer
+	}
+	dir, err := os.MkdirTemp("", "assethooks-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir}
+	fail := func(err error) (*Cluster, error) { c.Stop(); return nil, err }
+	for i := range 6 {
+		port, err := freePort()
+		if err != nil {
+			return fail(err)
+		}
+		node := filepath.Join(dir, strconv.Itoa(port))
+		if err := os.MkdirAll(node, 0o755); err != nil {
+			return fail(err)
+		}
+		cmd := exec.Command(server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+			"--save", "", "--appendonly", "no", "--dir", node, "--logfile", filepath.Join(node, "log"))
+		if err := cmd.Start(); err != nil {
+			return fail(fmt.Errorf("redistest: start cluster node %d: %w", i, err))
+		}
+		c.procs = append(c.procs, cmd)
+		c.Addrs = append(c.Addrs, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	for _, a := range c.Addrs {
+		if err := waitPing(a); err != nil {
+			return fail(err)
+		}
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out))
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	defer cc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := cc.ClusterInfo(ctx).Result()
+		ready := err == nil && strings.Contains(info, "cluster_state:ok") &&
+			cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }) == nil
+		cancel()
+		if ready {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("redistest: the cluster at %v was not ready within 30s", c.Addrs))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the cluster's own state, with a deadline
+	}
+}
+
+// Client returns a cluster client of c, closed when the test ends.
+func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, PoolSize: 64, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// Stop ends the cluster's processes and removes their files.
+func (c *Cluster) Stop() {
+	for _, p := range c.procs {
+		if p.Process != nil {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}
+	c.procs = nil
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// freePort is a loopback TCP port that was free a moment ago, with its
+// cluster bus port (port + 10000) free too.
+func freePort() (int, error) {
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port+10000 > 65535 {
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		bus.Close()
+		return port, nil
+	}
+	return 0, errors.New("redistest: no free port pair for a cluster node")
+}
+
+func waitPing(addr string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redistest: redis-server at %s did not answer: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a starting server, with a deadline
+	}
+}
