@@ -121,7 +121,7 @@
 // since(path): change times are recorded only for the paths that saved
 // schedule conditions pass to since() (collected when they compile). While
 // there are any, the router reads every event (subscribed to or not) and,
-// right after its batch is written, sets in <p>:since:<uuid> the field "" (first
+// before its batch is acknowledged, sets in <p>:since:<uuid> the field "" (first
 // seen, HSETNX) and each watched path that the event's changes touch
 // (HSET, unix ms of occurred_at, not later than now); a removed asset's
 // hash is deleted. The scan reads the hashes of one batch in one pipeline

@@ -119,16 +119,21 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 			e.cfg.Logger.Error("engine: undecodable event entry dropped", "entry", m.Entry, "err", err)
 		}
 	}
+	sinceDone := len(rc.since) == 0
 	for fails := 1; ; fails++ {
-		_, err := e.st.Route(context.WithoutCancel(ctx), b)
-		if err == nil {
-			// schedules: change times for since(); idempotent, and a lost
-			// one only makes since() measure from an earlier change.
-			if len(rc.since) > 0 {
-				if err := e.st.WriteSince(context.WithoutCancel(ctx), rc.since); err != nil {
-					e.cfg.Logger.Warn("engine: could not record change times for since()", "err", err)
-				}
+		// schedules: change times for since(), written before the batch is
+		// acknowledged, so that whoever sees the events routed sees them
+		// too; idempotent, so a batch routed again writes the same.
+		err := error(nil)
+		if !sinceDone {
+			if err = e.st.WriteSince(context.WithoutCancel(ctx), rc.since); err == nil {
+				sinceDone = true
 			}
+		}
+		if err == nil {
+			_, err = e.st.Route(context.WithoutCancel(ctx), b)
+		}
+		if err == nil {
 			return
 		}
 		if ctx.Err() != nil {
