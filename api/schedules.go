@@ -4,12 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -50,13 +46,13 @@ type ScheduleView struct {
 	NextRunAt engine.Time           `json:"next_run_at"`
 }
 
-// scheduleFields are the fields a request may set; scheduleViewFields are
-// those the view shows and a request may send back, ignored.
-var (
-	scheduleFields       = []string{"name", "cron", "timezone", "condition", "action", "once", "disabled"}
-	scheduleViewFields   = []string{"id", "created_at", "updated_at", "last_run", "next_run_at"}
-	scheduleActionFields = []string{"type", "webhook_ids"}
-)
+// scheduleParams are the fields a schedule request may set, and those its
+// view shows, which a request may send back, ignored.
+var scheduleParams = &Params{
+	Accepted: []string{"name", "cron", "timezone", "condition", "action", "once", "disabled"},
+	Shown:    []string{"id", "created_at", "updated_at", "last_run", "next_run_at"},
+	Objects:  map[string]*Params{"action": {Accepted: []string{"type", "webhook_ids"}}},
+}
 
 func scheduleView(sc *engine.Schedule, run *engine.ScheduleRun, now time.Time) ScheduleView {
 	return ScheduleView{ID: sc.ID, Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone, Condition: sc.Condition,
@@ -91,40 +87,16 @@ func (s *Server) answerSchedule(c *gin.Context, status int, sc *engine.Schedule)
 	return nil
 }
 
-// unknownScheduleParam refuses, with a 422 naming it, the first field of m (in sorted
-// order) that is neither in known nor in shown, the read-only fields of the
-// object's view, which a client may send back and which are ignored. prefix
-// is put before the field's name ("action.").
-func unknownScheduleParam(m map[string]any, prefix string, known, shown []string) error {
-	var bad []string
-	for k := range m {
-		if !slices.Contains(known, k) && !slices.Contains(shown, k) {
-			bad = append(bad, k)
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	sort.Strings(bad)
-	f := prefix + bad[0]
-	return &problem.Error{Kind: problem.KindInvalid, Field: f,
-		Msg: fmt.Sprintf("Invalid parameter '%s': Unknown parameter", f)}
-}
-
 // DecodeSchedule type-checks a schedule request (the first bad field
 // named); the engine validates the values when the schedule is saved.
 func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
-	if err := unknownScheduleParam(m, "", scheduleFields, scheduleViewFields); err != nil {
+	if err := scheduleParams.Check(m); err != nil {
 		return nil, err
 	}
 	sc := &engine.Schedule{}
-	name, ok := m["name"].(string)
-	if !ok || strings.TrimSpace(name) == "" || len(name) > 255 {
-		why := "Must be a String"
-		if ok {
-			why = "Must be a non-empty String of at most 255 characters"
-		}
-		return nil, problem.Invalid("name", m["name"], why)
+	name, err := Name(m, "name")
+	if err != nil {
+		return nil, err
 	}
 	sc.Name = name
 	cron, ok := m["cron"].(string)
@@ -132,7 +104,6 @@ func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
 		return nil, problem.Invalid("cron", m["cron"], "Must be a String")
 	}
 	sc.Cron = cron
-	var err error
 	if sc.Timezone, err = OptString(m, "timezone"); err != nil {
 		return nil, err
 	}
@@ -151,9 +122,6 @@ func DecodeSchedule(m map[string]any) (*engine.Schedule, error) {
 		am, ok := v.(map[string]any)
 		if !ok {
 			return nil, problem.Invalid("action", v, "Must be an Object")
-		}
-		if err := unknownScheduleParam(am, "action.", scheduleActionFields, nil); err != nil {
-			return nil, err
 		}
 		if sc.Action.Type, err = OptString(am, "type"); err != nil {
 			return nil, problem.Prefix("action.", err)

@@ -178,13 +178,9 @@ func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.W
 		return nil, err
 	}
 	w := &engine.Webhook{}
-	name, ok := m["name"].(string)
-	if !ok || strings.TrimSpace(name) == "" || len(name) > 255 {
-		why := "Must be a String"
-		if ok {
-			why = "Must be a non-empty String of at most 255 characters"
-		}
-		return nil, problem.Invalid("name", m["name"], why)
+	name, err := Name(m, "name")
+	if err != nil {
+		return nil, err
 	}
 	w.Name = name
 	cfg, err := actions.DecodeConfig(m)
@@ -238,6 +234,20 @@ func (s *Server) DecodeWebhook(ctx context.Context, m map[string]any) (*engine.W
 		}
 	}
 	return w, nil
+}
+
+// Name reads a required name-like field: a non-empty string of at most
+// 255 characters (422 naming the field otherwise).
+func Name(m map[string]any, k string) (string, error) {
+	v, ok := m[k].(string)
+	if !ok || strings.TrimSpace(v) == "" || len(v) > 255 {
+		why := "Must be a String"
+		if ok {
+			why = "Must be a non-empty String of at most 255 characters"
+		}
+		return "", problem.Invalid(k, m[k], why)
+	}
+	return v, nil
 }
 
 // OptString reads an optional string field (absent or null is "").

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,16 +105,11 @@ func (h *handler) decode(ctx context.Context, body map[string]any, name string) 
 	if !slug.MatchString(m.Name) {
 		return nil, problem.Invalid("name", m.Name, "Must be 1 to 64 lowercase letters, digits, '-' or '_'")
 	}
-	label, ok := body["label"].(string)
-	if !ok || strings.TrimSpace(label) == "" || len(label) > 255 {
-		why := "Must be a String"
-		if ok {
-			why = "Must be a non-empty String of at most 255 characters"
-		}
-		return nil, problem.Invalid("label", body["label"], why)
+	label, err := api.Name(body, "label")
+	if err != nil {
+		return nil, err
 	}
 	m.Label = label
-	var err error
 	if m.Description, err = api.OptString(body, "description"); err != nil {
 		return nil, err
 	}
