@@ -85,8 +85,8 @@ func (e *Engine) promote(ctx context.Context) {
 	// server whose TTLs do not run (miniredis) does not keep it forever.
 	defer e.st.Unlock(context.WithoutCancel(ctx), "promote", e.cfg.Consumer)
 	for ctx.Err() == nil {
-		n, err := e.st.Promote(ctx, e.now(), 500)
-		if err != nil || n < 500 {
+		_, more, err := e.st.Promote(ctx, e.now(), 500)
+		if err != nil || !more {
 			break
 		}
 	}

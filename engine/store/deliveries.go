@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,50 +15,70 @@ type DeliveryEntry struct {
 	Body    string // the exact body of its first attempt, "" when not given
 }
 
-func deliveryEntries(msgs []redis.XMessage) []DeliveryEntry {
-	out := make([]DeliveryEntry, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Values == nil {
-			continue
+func deliveryEntries(pm []partMsgs) []DeliveryEntry {
+	n := 0
+	for _, x := range pm {
+		n += len(x.msgs)
+	}
+	out := make([]DeliveryEntry, 0, n)
+	for _, x := range pm {
+		for _, m := range x.msgs {
+			if m.Values == nil {
+				continue
+			}
+			out = append(out, DeliveryEntry{Entry: entry(x.part, m.ID), Message: str(m.Values["j"]), Body: str(m.Values["b"])})
 		}
-		out = append(out, DeliveryEntry{Entry: m.ID, Message: str(m.Values["j"]), Body: str(m.Values["b"])})
 	}
 	return out
 }
 
-// ReadDeliveries reads new deliveries for a worker process.
+// ReadDeliveries reads new deliveries of every partition for a worker
+// process.
 func (s *Store) ReadDeliveries(ctx context.Context, consumer string, count int, block time.Duration) ([]DeliveryEntry, error) {
-	msgs, err := s.read(ctx, s.k.deliveries(), GroupWorkers, consumer, ">", count, block)
-	return deliveryEntries(msgs), err
+	pm, err := s.readers[streamDeliveries].read(ctx, consumer, count, block)
+	return deliveryEntries(pm), err
 }
 
-// OwnPendingDeliveries reads the consumer's own pending deliveries after start.
+// OwnPendingDeliveries reads the consumer's own pending deliveries after
+// start, through every partition.
 func (s *Store) OwnPendingDeliveries(ctx context.Context, consumer, start string, count int) ([]DeliveryEntry, string, error) {
-	msgs, err := s.read(ctx, s.k.deliveries(), GroupWorkers, consumer, start, count, -1)
-	next := ""
-	if len(msgs) > 0 {
-		next = msgs[len(msgs)-1].ID
-	}
-	return deliveryEntries(msgs), next, err
+	pm, next, err := s.ownPending(ctx, streamDeliveries, consumer, start, count)
+	return deliveryEntries(pm), next, err
 }
 
 // ClaimDeliveries takes over deliveries unacknowledged for minIdle.
 func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle time.Duration, start string, count int) ([]DeliveryEntry, string, error) {
-	msgs, next, err := s.claim(ctx, s.k.deliveries(), GroupWorkers, consumer, minIdle, start, count)
-	return deliveryEntries(msgs), next, err
+	pm, next, err := s.claim(ctx, streamDeliveries, consumer, minIdle, start, count)
+	return deliveryEntries(pm), next, err
+}
+
+// byPart groups qualified stream entries by partition.
+func byPart(entries []string) map[int][]string {
+	out := map[int][]string{}
+	for _, e := range entries {
+		p, id := splitEntry(e)
+		out[p] = append(out[p], id)
+	}
+	return out
 }
 
 // Renew resets the idle time of deliveries the consumer still holds, so no
 // other process takes them over.
 func (s *Store) Renew(ctx context.Context, consumer string, entries []string) error {
-	for len(entries) > 0 {
-		n := min(len(entries), 500)
-		err := s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: s.k.deliveries(), Group: GroupWorkers,
-			Consumer: consumer, Messages: entries[:n]}).Err()
-		if err != nil && err != redis.Nil {
-			return unavailable(err)
+	pipe := s.rdb.Pipeline()
+	for p, ids := range byPart(entries) {
+		if p >= len(s.parts) {
+			continue
 		}
-		entries = entries[n:]
+		for len(ids) > 0 {
+			n := min(len(ids), 500)
+			pipe.XClaimJustID(ctx, &redis.XClaimArgs{Stream: s.parts[p].deliveries(), Group: GroupWorkers,
+				Consumer: consumer, Messages: ids[:n]})
+			ids = ids[n:]
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return unavailable(err)
 	}
 	return nil
 }
@@ -94,20 +115,18 @@ type Outcome struct {
 // outcome recorded twice (a lost reply, a delivery taken over) moves no
 // counter twice.
 //
-// KEYS[1] deliveries stream, [2] retry set, [3] retry messages, [4] qlen,
-// [5] rlen, [6] latest runs, [7] health; for item i: KEYS[6+2i] its
-// webhook's records, KEYS[7+2i] its failed log.
+// It runs per partition (blockScript): KEYS[1] the partition's deliveries
+// stream, [2] retry set, [3] retry messages, [4] qlen, [5] rlen, [6] latest
+// runs; for item i: KEYS[5+2i] its webhook's records, KEYS[6+2i] its failed
+// log.
 // ARGV[1] group, [2] consumer, [3] n, [4] failed log cap index, [5] now (ms);
 // for item i, from b = 5+9(i-1): b+1 kind, b+2 entry, b+3 webhook id, b+4
 // counter ("q" or "r"), b+5 delivery id, b+6 record, b+7 latest run, b+8
 // message, b+9 due (ms).
 // A waiting message is stored as "q" or "r" (the counter it is in) and its
 // JSON. Counters move by webhook, records are written by webhook, the latest
-// runs in one HSET, and health once per webhook, for its last outcome.
-// Returns per item: -1 not recorded here; for a webhook's last outcome in
-// the batch, 1 (ok) when it recovered from failures, or (fail, retry) the
-// time (ms) of the first failure since the last success; else 0.
-var completeScript = redis.NewScript(`
+// runs in one HSET. Returns per item -1 (not recorded here) or 0.
+var completeScript = blockScript(`
 local group, consumer, n, cap, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local claim = {'XCLAIM', KEYS[1], group, consumer, '0'}
 for i = 1, n do
@@ -119,7 +138,7 @@ if #claim > 5 then
   claim[#claim + 1] = 'JUSTID'
   for _, id in ipairs(redis.call(unpack(claim))) do live[id] = true; ids[#ids + 1] = id end
 end
-local out, dq, dr, recs, failed, latest, health = {}, {}, {}, {}, {}, {}, {}
+local out, dq, dr, recs, failed, latest = {}, {}, {}, {}, {}, {}
 local zadd, hset = {'ZADD', KEYS[2]}, {'HSET', KEYS[3]}
 for i = 1, n do
   local b = 5 + (i - 1) * 9
@@ -142,19 +161,18 @@ for i = 1, n do
     end
     local rec = ARGV[b + 6]
     if rec ~= '' then
-      local rk = KEYS[6 + 2 * i]
+      local rk = KEYS[5 + 2 * i]
       local t = recs[rk]
       if not t then t = {'HSET', rk}; recs[rk] = t end
       t[#t + 1] = did; t[#t + 1] = rec
       if kind == 'fail' then
-        local fk = KEYS[7 + 2 * i]
+        local fk = KEYS[6 + 2 * i]
         local f = failed[fk]
         if not f then f = {'LPUSH', fk}; failed[fk] = f end
         f[#f + 1] = rec
       end
     end
     if ARGV[b + 7] ~= '' then latest[w] = ARGV[b + 7] end
-    if kind == 'ok' or kind == 'fail' or kind == 'retry' then health[w] = {i, kind} end
   end
   out[i] = res
 end
@@ -172,14 +190,6 @@ end
 local ls = {'HSET', KEYS[6]}
 for w, l in pairs(latest) do ls[#ls + 1] = w; ls[#ls + 1] = l end
 if #ls > 2 then redis.call(unpack(ls)) end
-for w, h in pairs(health) do
-  if h[2] == 'ok' then
-    out[h[1]] = redis.call('HDEL', KEYS[7], w)
-  else
-    redis.call('HSETNX', KEYS[7], w, now)
-    out[h[1]] = tonumber(redis.call('HGET', KEYS[7], w))
-  end
-end
 if #ids > 0 then
   redis.call('XACK', KEYS[1], group, unpack(ids))
   redis.call('XDEL', KEYS[1], unpack(ids))
@@ -187,29 +197,144 @@ end
 return out
 `)
 
-// Complete records a batch of outcomes in one script call; see
-// completeScript for what each result means.
+// healthScript keeps each webhook's first failure since its last success
+// (global, however many partitions its deliveries are in).
+// KEYS[1] health; ARGV[1] now (ms), then pairs (webhook id, kind).
+// Returns per pair: for ok, 1 when the webhook recovered from failures
+// (else 0); for fail and retry, the time (ms) of the first failure since
+// the last success.
+var healthScript = redis.NewScript(`
+local out = {}
+for i = 2, #ARGV, 2 do
+  local w = ARGV[i]
+  if ARGV[i + 1] == 'ok' then
+    out[#out + 1] = redis.call('HDEL', KEYS[1], w)
+  else
+    redis.call('HSETNX', KEYS[1], w, ARGV[1])
+    out[#out + 1] = tonumber(redis.call('HGET', KEYS[1], w))
+  end
+end
+return out
+`)
+
+// healthyFor is how long Complete trusts that a webhook it saw succeed has
+// no failure recorded, and so writes nothing for its next successes.
+const healthyFor = time.Second
+
+// Complete records a batch of outcomes: one script call per partition on a
+// cluster (one in all on a single Redis), then, for each webhook's last
+// outcome in the batch, its health (skipped for a success of a webhook
+// this process saw healthy within healthyFor). Returns per item: -1 not
+// recorded here; for a webhook's last outcome in the batch, 1 (ok) when it
+// recovered from failures, or (fail, retry) the time (ms) of the first
+// failure since the last success; else 0.
 func (s *Store) Complete(ctx context.Context, consumer string, batch []Outcome, failedCap int, now time.Time) ([]int64, error) {
-	ks := make([]string, 7, 7+2*len(batch))
-	copy(ks, []string{s.k.deliveries(), s.k.retry(), s.k.retryMsg(), s.k.qlen(), s.k.rlen(), s.k.latest(), s.k.health()})
-	args := make([]any, 5, 5+9*len(batch))
-	args[0], args[1], args[2], args[3], args[4] = GroupWorkers, consumer, len(batch), failedCap-1, now.UnixMilli()
-	for _, o := range batch {
+	type group struct {
+		blk   block
+		index []int
+	}
+	groups := map[int]*group{}
+	var order []int
+	for i, o := range batch {
+		p := 0
+		if o.Entry != "" {
+			p, _ = splitEntry(o.Entry)
+		}
+		if p >= len(s.parts) {
+			p = 0
+		}
+		g := groups[p]
+		if g == nil {
+			k := s.parts[p]
+			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.retry(), k.retryMsg(), k.qlen(), k.rlen(), k.latest()},
+				args: []any{GroupWorkers, consumer, 0, failedCap - 1, now.UnixMilli()}}}
+			groups[p] = g
+			order = append(order, p)
+		}
 		ctr := "q"
 		if o.Retrying {
 			ctr = "r"
 		}
-		ks = append(ks, s.k.records(o.WebhookID), s.k.failedLog(o.WebhookID))
-		args = append(args, string(o.Kind), o.Entry, o.WebhookID, ctr, o.DeliveryID, o.Record, o.Latest, o.Message, o.Due)
+		_, sid := splitEntry(o.Entry)
+		k := s.parts[p]
+		g.blk.keys = append(g.blk.keys, k.records(o.WebhookID), k.failedLog(o.WebhookID))
+		g.blk.args = append(g.blk.args, string(o.Kind), sid, o.WebhookID, ctr, o.DeliveryID, o.Record, o.Latest, o.Message, o.Due)
+		g.index = append(g.index, i)
 	}
-	res, err := completeScript.Run(ctx, s.rdb, ks, args...).Int64Slice()
-	return res, unavailable(err)
+	blocks := make([]block, len(order))
+	for j, p := range order {
+		groups[p].blk.args[2] = len(groups[p].index)
+		blocks[j] = groups[p].blk
+	}
+	res, err := s.runBlocks(ctx, completeScript, blocks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(batch))
+	for j, p := range order {
+		g := groups[p]
+		r, _ := res[j].([]any)
+		if len(r) != len(g.index) {
+			return nil, fmt.Errorf("store: complete answered %d results for %d outcomes", len(r), len(g.index))
+		}
+		for x, i := range g.index {
+			out[i], _ = r[x].(int64)
+		}
+	}
+	// Health: each webhook's last recorded outcome that counts.
+	last := map[int64]int{}
+	var hooks []int64
+	for i, o := range batch {
+		if out[i] < 0 || (o.Kind != OK && o.Kind != Fail && o.Kind != Retry) {
+			continue
+		}
+		if _, ok := last[o.WebhookID]; !ok {
+			hooks = append(hooks, o.WebhookID)
+		}
+		last[o.WebhookID] = i
+	}
+	args := []any{now.UnixMilli()}
+	var asked []int
+	s.healthMu.Lock()
+	for _, w := range hooks {
+		i := last[w]
+		if batch[i].Kind == OK {
+			if at, ok := s.healthy[w]; ok && time.Since(at) < healthyFor {
+				continue
+			}
+		} else {
+			delete(s.healthy, w)
+		}
+		args = append(args, w, string(batch[i].Kind))
+		asked = append(asked, i)
+	}
+	s.healthMu.Unlock()
+	if len(asked) == 0 {
+		return out, nil
+	}
+	hs, err := healthScript.Run(ctx, s.rdb, []string{s.k.health()}, args...).Int64Slice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for x, i := range asked {
+		if x < len(hs) {
+			out[i] = hs[x]
+			if batch[i].Kind == OK {
+				s.healthy[batch[i].WebhookID] = time.Now()
+			}
+		}
+	}
+	return out, nil
 }
 
 // promoteScript moves due waiting deliveries back to the deliveries stream.
-// KEYS[1] retry set, [2] retry messages, [3] deliveries stream;
-// ARGV[1] now (ms), [2] limit. Returns how many moved.
-var promoteScript = redis.NewScript(`
+// It runs per partition (blockScript): KEYS[1] retry set, [2] retry
+// messages, [3] deliveries stream, [4] its wait flag; ARGV[1] now (ms),
+// [2] limit, [3] and [4] the doorbell's channel and message. Returns how
+// many moved.
+var promoteScript = blockScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 if #ids == 0 then return 0 end
 local ms = redis.call('HMGET', KEYS[2], unpack(ids))
@@ -218,38 +343,63 @@ redis.call('HDEL', KEYS[2], unpack(ids))
 for i = 1, #ids do
   if ms[i] then redis.call('XADD', KEYS[3], '*', 'j', string.sub(ms[i], 2)) end
 end
+if ARGV[3] ~= '' and redis.call('DEL', KEYS[4]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return #ids
 `)
 
-// Promote moves up to limit due deliveries back to the stream.
-func (s *Store) Promote(ctx context.Context, now time.Time, limit int) (int, error) {
-	n, err := promoteScript.Run(ctx, s.rdb, []string{s.k.retry(), s.k.retryMsg(), s.k.deliveries()},
-		now.UnixMilli(), limit).Int()
-	return n, unavailable(err)
+// Promote moves up to limit due deliveries of each partition back to its
+// stream; more reports that some partition had more due.
+func (s *Store) Promote(ctx context.Context, now time.Time, limit int) (moved int, more bool, err error) {
+	blocks := make([]block, len(s.parts))
+	for p, k := range s.parts {
+		ch, msg := s.ringArgs(streamDeliveries, p)
+		blocks[p] = block{part: p, keys: []string{k.retry(), k.retryMsg(), k.deliveries(), streamDeliveries.wait(k)},
+			args: []any{now.UnixMilli(), limit, ch, msg}}
+	}
+	res, err := s.runBlocks(ctx, promoteScript, blocks)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, r := range res {
+		n, _ := r.(int64)
+		moved += int(n)
+		more = more || int(n) >= limit
+	}
+	return moved, more, nil
 }
 
-// Gauges returns the deliveries stream's length and the retry set's size.
+// Gauges returns the deliveries streams' length and the retry sets' size,
+// summed over the partitions.
 func (s *Store) Gauges(ctx context.Context) (queued, waiting int64, err error) {
 	pipe := s.rdb.Pipeline()
-	ql := pipe.XLen(ctx, s.k.deliveries())
-	rl := pipe.ZCard(ctx, s.k.retry())
+	var ql, rl []*redis.IntCmd
+	for _, k := range s.parts {
+		ql = append(ql, pipe.XLen(ctx, k.deliveries()))
+		rl = append(rl, pipe.ZCard(ctx, k.retry()))
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, 0, unavailable(err)
 	}
-	return ql.Val(), rl.Val(), nil
+	for i := range ql {
+		queued += ql[i].Val()
+		waiting += rl[i].Val()
+	}
+	return queued, waiting, nil
 }
 
 // ReapConsumers drops the consumers, other than keep, that have been idle
 // for longer than idle with nothing pending.
 func (s *Store) ReapConsumers(ctx context.Context, keep string, idle time.Duration) {
-	for _, g := range []struct{ stream, group string }{{s.k.events(), GroupRouter}, {s.k.deliveries(), GroupWorkers}} {
-		cs, err := s.rdb.XInfoConsumers(ctx, g.stream, g.group).Result()
-		if err != nil {
-			continue
-		}
-		for _, c := range cs {
-			if c.Name != keep && c.Pending == 0 && c.Idle > idle {
-				s.rdb.XGroupDelConsumer(ctx, g.stream, g.group, c.Name)
+	for _, k := range s.parts {
+		for _, g := range []struct{ stream, group string }{{k.events(), GroupRouter}, {k.deliveries(), GroupWorkers}} {
+			cs, err := s.rdb.XInfoConsumers(ctx, g.stream, g.group).Result()
+			if err != nil {
+				continue
+			}
+			for _, c := range cs {
+				if c.Name != keep && c.Pending == 0 && c.Idle > idle {
+					s.rdb.XGroupDelConsumer(ctx, g.stream, g.group, c.Name)
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,9 +61,12 @@ type EventEntry struct {
 // each asset's snapshot in the same step, so that snapshots change in the
 // order the events were accepted.
 //
-// KEYS[1] events stream; for event i: KEYS[2i] its idempotency key,
-// KEYS[2i+1] its asset's snapshot (the stream key stands in for unused ones).
-// ARGV[1] n, ARGV[2] idempotency TTL (s); for event i, from b = 2+8(i-1):
+// It runs per partition (blockScript): KEYS[1] the partition's events
+// stream; for event i: KEYS[2i] its idempotency key, KEYS[2i+1] its asset's
+// snapshot (the stream key stands in for unused ones); last, the stream's
+// wait flag. ARGV[1] n, ARGV[2] idempotency TTL (s), [3] and [4] the
+// doorbell's channel ("" for none) and message, rung when a reader left the
+// wait flag; for event i, from b = 4+8(i-1):
 // b+1 id, b+2 "1" to check idempotency, b+3 asset op ("", s, k, d), b+4 asset
 // JSON, b+5 envelope JSON, b+6 flags JSON, b+7 type, b+8 asset uuid.
 // A snapshot is "<kept flags>\n<asset JSON>" (no flags: nothing before the
@@ -71,11 +75,11 @@ type EventEntry struct {
 // o (previous asset), m (flags merged), i (event id) and u (asset uuid), so
 // that the router keeps the history of an event it does not route without
 // decoding it. Returns per event 1 (queued) or 0 (a duplicate id).
-var ingestScript = redis.NewScript(`
+var ingestScript = blockScript(`
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 8
+  local b = 4 + (i - 1) * 8
   local ok = true
   if ARGV[b + 2] == '1' then
     ok = redis.call('SET', KEYS[2 * i], ARGV[b + 1], 'NX', 'EX', ARGV[2])
@@ -117,53 +121,86 @@ for i = 1, n do
     out[i] = 0
   end
 end
+if ARGV[3] ~= '' and redis.call('DEL', KEYS[#KEYS]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return out
 `)
 
-// Enqueue appends events to the events stream in one script call and
-// reports, per event, whether it was queued (false: a duplicate id).
+// Enqueue appends events to the events streams of their partitions (one
+// script call on a single Redis, one per partition on a cluster) and
+// reports, per event, whether it was queued (false: a duplicate id). The
+// idempotency key and the snapshot of an event live in its partition.
 func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Duration) ([]bool, error) {
-	keys := make([]string, 1, 1+2*len(evs))
-	keys[0] = s.k.events()
-	args := make([]any, 2, 2+8*len(evs))
-	args[0], args[1] = len(evs), int(idemTTL/time.Second)
-	for _, ev := range evs {
-		ik, ak := keys[0], keys[0]
+	type group struct {
+		blk   block
+		index []int
+	}
+	groups := map[int]*group{}
+	var order []int
+	for i, ev := range evs {
+		p := s.Partition(ev.AssetID, ev.ID)
+		g := groups[p]
+		k := s.parts[p]
+		if g == nil {
+			ch, msg := s.ringArgs(streamEvents, p)
+			g = &group{blk: block{part: p, keys: []string{k.events()}, args: []any{0, int(idemTTL / time.Second), ch, msg}}}
+			groups[p] = g
+			order = append(order, p)
+		}
+		ik, ak := k.events(), k.events()
 		idem := "0"
 		if ev.Idempotent {
-			ik, idem = s.k.idem(ev.ID), "1"
+			ik, idem = k.idem(ev.ID), "1"
 		}
 		if ev.AssetID != "" && ev.Op != AssetNone {
-			ak = s.k.asset(ev.AssetID)
+			ak = k.asset(ev.AssetID)
 		}
 		op := assetOps[ev.Op]
-		if ak == keys[0] {
+		if ak == k.events() {
 			op = ""
 		}
-		keys = append(keys, ik, ak)
-		args = append(args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID)
+		g.blk.keys = append(g.blk.keys, ik, ak)
+		g.blk.args = append(g.blk.args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID)
+		g.index = append(g.index, i)
 	}
-	res, err := ingestScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	blocks := make([]block, len(order))
+	for j, p := range order {
+		g := groups[p]
+		g.blk.args[0] = len(g.index)
+		g.blk.keys = append(g.blk.keys, streamEvents.wait(s.parts[p]))
+		blocks[j] = g.blk
+	}
+	res, err := s.runBlocks(ctx, ingestScript, blocks)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	if len(res) != len(evs) {
-		return nil, fmt.Errorf("store: ingest answered %d results for %d events", len(res), len(evs))
-	}
-	out := make([]bool, len(res))
-	for i, r := range res {
-		out[i] = r == 1
+	out := make([]bool, len(evs))
+	for j, p := range order {
+		g := groups[p]
+		r, _ := res[j].([]any)
+		if len(r) != len(g.index) {
+			return nil, fmt.Errorf("store: ingest answered %d results for %d events", len(r), len(g.index))
+		}
+		for x, i := range g.index {
+			n, _ := r[x].(int64)
+			out[i] = n == 1
+		}
 	}
 	return out, nil
 }
 
-func eventEntries(msgs []redis.XMessage) []EventEntry {
-	out := make([]EventEntry, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Values == nil { // deleted while pending
-			continue
+func eventEntries(pm []partMsgs) []EventEntry {
+	n := 0
+	for _, x := range pm {
+		n += len(x.msgs)
+	}
+	out := make([]EventEntry, 0, n)
+	for _, x := range pm {
+		for _, m := range x.msgs {
+			if m.Values == nil { // deleted while pending
+				continue
+			}
+			out = append(out, eventEntry(entry(x.part, m.ID), m.Values))
 		}
-		out = append(out, eventEntry(m.ID, m.Values))
 	}
 	return out
 }
@@ -173,28 +210,46 @@ func eventEntry(id string, v map[string]any) EventEntry {
 		Asset: str(v["a"]), Old: str(v["o"]), Flags: str(v["m"])}
 }
 
-// ReadEvents reads new events for the router (XREADGROUP, blocking at most
-// block); none when the wait ends empty.
+// ReadEvents reads new events of every partition for the router, waiting
+// at most block; none when the wait ends empty.
 func (s *Store) ReadEvents(ctx context.Context, consumer string, count int, block time.Duration) ([]EventEntry, error) {
-	msgs, err := s.read(ctx, s.k.events(), GroupRouter, consumer, ">", count, block)
-	return eventEntries(msgs), err
+	pm, err := s.readers[streamEvents].read(ctx, consumer, count, block)
+	return eventEntries(pm), err
 }
 
 // OwnPendingEvents reads the consumer's own pending events after start
 // ("0" first), for a read whose reply was lost; next is where to go on.
+// It goes through the partitions in turn; no entries means it is done.
 func (s *Store) OwnPendingEvents(ctx context.Context, consumer, start string, count int) (entries []EventEntry, next string, err error) {
-	msgs, err := s.read(ctx, s.k.events(), GroupRouter, consumer, start, count, -1)
-	if len(msgs) > 0 {
-		next = msgs[len(msgs)-1].ID
-	}
-	return eventEntries(msgs), next, err
+	pm, next, err := s.ownPending(ctx, streamEvents, consumer, start, count)
+	return eventEntries(pm), next, err
 }
 
 // ClaimEvents takes over events that stayed unacknowledged for minIdle
-// (XAUTOCLAIM from start, "0-0" first); next is "" when the scan is done.
+// (XAUTOCLAIM from start, "0-0" first, through every partition); next is
+// "" when the scan is done.
 func (s *Store) ClaimEvents(ctx context.Context, consumer string, minIdle time.Duration, start string, count int) ([]EventEntry, string, error) {
-	msgs, next, err := s.claim(ctx, s.k.events(), GroupRouter, consumer, minIdle, start, count)
-	return eventEntries(msgs), next, err
+	pm, next, err := s.claim(ctx, streamEvents, consumer, minIdle, start, count)
+	return eventEntries(pm), next, err
+}
+
+// ownPending reads a consumer's pending entries from a qualified start,
+// moving on to the next partition when one has no more.
+func (s *Store) ownPending(ctx context.Context, kind streamKind, consumer, start string, count int) ([]partMsgs, string, error) {
+	p, id := splitEntry(start)
+	if !strings.Contains(start, "/") {
+		p, id = 0, "0"
+	}
+	for ; p < len(s.parts); p, id = p+1, "0" {
+		msgs, err := s.read(ctx, kind.stream(s.parts[p]), kind.group(), consumer, id, count, -1)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(msgs) > 0 {
+			return []partMsgs{{part: p, msgs: msgs}}, entry(p, msgs[len(msgs)-1].ID), nil
+		}
+	}
+	return nil, "", nil
 }
 
 func (s *Store) read(ctx context.Context, stream, group, consumer, start string, count int, block time.Duration) ([]redis.XMessage, error) {
@@ -212,14 +267,28 @@ func (s *Store) read(ctx context.Context, stream, group, consumer, start string,
 	return res[0].Messages, nil
 }
 
-func (s *Store) claim(ctx context.Context, stream, group, consumer string, minIdle time.Duration, start string, count int) ([]redis.XMessage, string, error) {
-	msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: group,
-		Consumer: consumer, MinIdle: minIdle, Start: start, Count: int64(count)}).Result()
+// claim runs XAUTOCLAIM through the partitions from a qualified cursor
+// ("0-0" first); next is "" when every partition is done.
+func (s *Store) claim(ctx context.Context, kind streamKind, consumer string, minIdle time.Duration, start string, count int) ([]partMsgs, string, error) {
+	p, id := splitEntry(start)
+	if !strings.Contains(start, "/") {
+		p, id = 0, "0-0"
+	}
+	if p >= len(s.parts) {
+		return nil, "", nil
+	}
+	msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: kind.stream(s.parts[p]), Group: kind.group(),
+		Consumer: consumer, MinIdle: minIdle, Start: id, Count: int64(count)}).Result()
 	if err != nil {
 		return nil, "", unavailable(err)
 	}
-	if next == "0-0" {
+	switch {
+	case next != "0-0":
+		next = entry(p, next)
+	case p+1 < len(s.parts):
+		next = entry(p+1, "0-0")
+	default:
 		next = ""
 	}
-	return msgs, next, nil
+	return []partMsgs{{part: p, msgs: msgs}}, next, nil
 }

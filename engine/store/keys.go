@@ -2,7 +2,8 @@ package store
 
 import "strconv"
 
-// keys names every Redis key of one deployment; all share the prefix's hash tag.
+// keys names the Redis keys under one prefix: the deployment's global keys
+// (its prefix) or one partition's (see partitionPrefixes).
 type keys struct{ p string }
 
 func (k keys) events() string       { return k.p + ":events" }
@@ -20,6 +21,7 @@ func (k keys) qlen() string         { return k.p + ":qlen" }
 func (k keys) rlen() string         { return k.p + ":rlen" }
 func (k keys) latest() string       { return k.p + ":latest" }
 func (k keys) health() string       { return k.p + ":health" }
+func (k keys) bell() string         { return k.p + ":bell" }
 func (k keys) lock(n string) string { return k.p + ":lock:" + n }
 func (k keys) asset(uuid string) string {
 	return k.p + ":asset:" + uuid

@@ -110,8 +110,9 @@ type Sample struct {
 // KEYS[1] events stream, [2] deliveries stream, [3] qlen, [4] the minute's
 // stored events; for webhook j: KEYS[3+2j] its records, KEYS[4+2j] its
 // index; then one key per sample; then the history's data, index, asset
-// index and type index, the rule errors and the roster's key (any of the
-// prefix's keys when there is none).
+// index and type index, the rule errors, the roster's key (any of the
+// prefix's keys when there is none) and the deliveries stream's wait flag.
+// It runs per partition (blockScript), with that partition's keys.
 // ARGV[1] group, [2] consumer, [3] n entries, [4] stored events TTL (s, 0:
 // leave the expiry),
 // [5] index cap (0: no trim); then the n entry ids; then ns and ns triples
@@ -122,14 +123,16 @@ type Sample struct {
 // start), the cap, the trim budget, and nh sextets (entry, event id, index
 // member, asset member or "", type member, record); then the roster's TTL
 // (s, 0 for none) and value; then nre and nre triples (entry, webhook id,
-// last error). Returns how many entries were still pending.
+// last error); then the doorbell's channel ("" for none) and message, rung
+// when deliveries were queued and a reader left the wait flag. Returns how
+// many entries were still pending.
 //
 // The history (see history.go) is written with one HSET and three ZADDs
 // for the whole batch; a record it replaces (an event id used again) has
 // its index entries removed first. Then the oldest events beyond the cap or
 // the retention are trimmed, at most the budget of them per batch, with
 // their records and index entries: the bound holds after every batch.
-var routeScript = redis.NewScript(`
+var routeScript = blockScript(`
 local group, consumer = ARGV[1], ARGV[2]
 local n, ttl, cap = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local p = 5
@@ -255,6 +258,8 @@ if hcap > 0 then
 end
 local rttl = tonumber(ARGV[p + 1])
 if rttl > 0 then redis.call('SET', kroster, ARGV[p + 2], 'EX', rttl) end
+local queued = false
+for j = 1, nw do if cnt[j] > 0 then queued = true end end
 p = p + 2
 local nre = tonumber(ARGV[p + 1]); p = p + 1
 local errs, lasts, ls = {}, {}, {'HSET', kerr}
@@ -272,6 +277,8 @@ for w, c in pairs(errs) do
   ls[#ls + 1] = w .. ':last'; ls[#ls + 1] = lasts[w]
 end
 if #ls > 2 then redis.call(unpack(ls)) end
+p = p + 3 * nre
+if queued and ARGV[p + 1] ~= '' and redis.call('DEL', KEYS[hk + 7]) == 1 then redis.call('PUBLISH', ARGV[p + 1], ARGV[p + 2]) end
 if #ids > 0 then
   redis.call('XACK', KEYS[1], group, unpack(ids))
   redis.call('XDEL', KEYS[1], unpack(ids))
@@ -279,12 +286,103 @@ end
 return #ids
 `)
 
-// Route writes one batch of the router in one script call and returns how
-// many of its entries were still pending (the others were routed already).
+// Route writes one batch of the router and returns how many of its entries
+// were still pending (the others were routed already). The batch is split
+// by the partitions of its entries: one script call on a single Redis, one
+// per partition on a cluster (each partition's writes stay atomic). A
+// roster goes to partition 0, where RosterOf reads it.
 func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 	if len(b.Entries) == 0 {
 		return 0, nil
 	}
+	subs := map[int]*RouteBatch{}
+	var order []int
+	sub := func(e string) (*RouteBatch, string) {
+		p, id := splitEntry(e)
+		if p >= len(s.parts) {
+			p = 0
+		}
+		x := subs[p]
+		if x == nil {
+			x = &RouteBatch{Consumer: b.Consumer, Minute: b.Minute, Retention: b.Retention, IndexCap: s.share(b.IndexCap),
+				SampleCap: b.SampleCap, HistoryCap: s.share(b.HistoryCap), HistoryRetention: b.HistoryRetention, Now: b.Now}
+			subs[p] = x
+			order = append(order, p)
+		}
+		return x, id
+	}
+	for _, e := range b.Entries {
+		x, id := sub(e)
+		x.Entries = append(x.Entries, id)
+	}
+	for _, v := range b.Events {
+		x, id := sub(v.Entry)
+		v.Entry = id
+		x.Events = append(x.Events, v)
+	}
+	for _, v := range b.Deliveries {
+		x, id := sub(v.Entry)
+		v.Entry = id
+		x.Deliveries = append(x.Deliveries, v)
+	}
+	for _, v := range b.Samples {
+		x, id := sub(v.Entry)
+		v.Entry = id
+		x.Samples = append(x.Samples, v)
+	}
+	for _, v := range b.History {
+		x, id := sub(v.Entry)
+		v.Entry = id
+		x.History = append(x.History, v)
+	}
+	for _, v := range b.RuleErrors {
+		x, id := sub(v.Entry)
+		v.Entry = id
+		x.RuleErrors = append(x.RuleErrors, v)
+	}
+	if b.Roster != nil {
+		x, _ := sub(entry(0, ""))
+		x.Roster = b.Roster
+	}
+	s.minuteMu.Lock()
+	blocks := make([]block, len(order))
+	for j, p := range order {
+		x := subs[p]
+		x.SetExpiry = b.SetExpiry || s.expiry[p] != b.Minute
+		s.expiry[p] = b.Minute
+		blocks[j] = s.routeBlock(p, x)
+	}
+	s.minuteMu.Unlock()
+	res, err := s.runBlocks(ctx, routeScript, blocks)
+	if err != nil {
+		// The expiry may not have been set: set it again next time.
+		s.minuteMu.Lock()
+		for _, p := range order {
+			s.expiry[p] = 0
+		}
+		s.minuteMu.Unlock()
+		return 0, err
+	}
+	n := 0
+	for _, r := range res {
+		v, _ := r.(int64)
+		n += int(v)
+	}
+	return n, nil
+}
+
+// share is a partition's share of a cap over every partition (rounded up;
+// 0 stays 0, no cap).
+func (s *Store) share(limit int) int {
+	if limit <= 0 {
+		return limit
+	}
+	return (limit + len(s.parts) - 1) / len(s.parts)
+}
+
+// routeBlock packs one partition's share of a batch for routeScript.
+func (s *Store) routeBlock(p int, b *RouteBatch) block {
+	k := s.parts[p]
 	webhooks := map[int64]int{}
 	var order []int64
 	for _, d := range b.Deliveries {
@@ -294,25 +392,25 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 		}
 	}
 	hist := lastOfEachID(b.History)
-	keys := make([]string, 0, 10+2*len(order)+len(b.Samples))
-	keys = append(keys, s.k.events(), s.k.deliveries(), s.k.qlen(), s.k.stored(b.Minute))
+	keys := make([]string, 0, 11+2*len(order)+len(b.Samples))
+	keys = append(keys, k.events(), k.deliveries(), k.qlen(), k.stored(b.Minute))
 	for _, w := range order {
-		keys = append(keys, s.k.records(w), s.k.index(w))
+		keys = append(keys, k.records(w), k.index(w))
 	}
 	for _, sm := range b.Samples {
-		keys = append(keys, s.k.sample(sm.Type))
+		keys = append(keys, k.sample(sm.Type))
 	}
-	roster := s.k.history("data")
+	roster := k.history("data")
 	if b.Roster != nil {
-		roster = s.k.roster(b.Roster.ID)
+		roster = k.roster(b.Roster.ID)
 	}
-	keys = append(keys, s.k.history("data"), s.k.history("idx"), s.k.history("asset"), s.k.history("type"),
-		s.k.ruleErrors(), roster)
+	keys = append(keys, k.history("data"), k.history("idx"), k.history("asset"), k.history("type"),
+		k.ruleErrors(), roster, streamDeliveries.wait(k))
 	ttl := max(int64(b.Retention/time.Second), 60)
 	if !b.SetExpiry {
 		ttl = 0
 	}
-	args := make([]any, 0, 20+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples)+
+	args := make([]any, 0, 22+len(b.Entries)+3*len(b.Events)+len(order)+7*len(b.Deliveries)+2*len(b.Samples)+
 		6*len(hist)+3*len(b.RuleErrors))
 	args = append(args, GroupRouter, b.Consumer, len(b.Entries), ttl, b.IndexCap)
 	for _, e := range b.Entries {
@@ -353,8 +451,9 @@ func (s *Store) Route(ctx context.Context, b *RouteBatch) (int, error) {
 	for _, re := range b.RuleErrors {
 		args = append(args, re.Entry, re.WebhookID, re.Last)
 	}
-	n, err := routeScript.Run(ctx, s.rdb, keys, args...).Int()
-	return n, unavailable(err)
+	ch, msg := s.ringArgs(streamDeliveries, p)
+	args = append(args, ch, msg)
+	return block{part: p, keys: keys, args: args}
 }
 
 // StoredEventAt returns a stored event, looked up in the minute it was

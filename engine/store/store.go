@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,13 +29,53 @@ const (
 // embedded one, or a Redis Cluster). It is safe for concurrent use.
 type Store struct {
 	rdb redis.UniversalClient
-	k   keys
+	// k are the global keys (partition 0's tag); parts the keys of each
+	// partition, parts[0] == k.
+	k       keys
+	parts   []keys
+	cluster bool
+	bell    *bell
+	readers [2]*reader
+	// healthy: webhooks this process saw succeed with no failure recorded,
+	// and when (see Complete).
+	healthMu sync.Mutex
+	healthy  map[int64]time.Time
+	// expiry: per partition, the routing minute whose stored events'
+	// hash this process has set the expiry of.
+	minuteMu sync.Mutex
+	expiry   []int64
 }
 
 // New returns the store of the deployment whose keys start with prefix,
-// which must hold a hash tag ("{assethooks}").
+// which must hold a hash tag ("{assethooks}"), with DefaultPartitions.
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, k: keys{p: prefix}}
+	return NewPartitioned(rdb, prefix, DefaultPartitions)
+}
+
+// NewPartitioned returns the store of a deployment with n partitions
+// (1 to MaxPartitions); every process on one Redis must use the same n.
+func NewPartitioned(rdb redis.UniversalClient, prefix string, n int) *Store {
+	n = min(max(n, 1), MaxPartitions)
+	s := &Store{rdb: rdb, k: keys{p: prefix}, healthy: map[int64]time.Time{}}
+	for _, p := range partitionPrefixes(prefix, n) {
+		s.parts = append(s.parts, keys{p: p})
+	}
+	s.expiry = make([]int64, n)
+	_, s.cluster = rdb.(*redis.ClusterClient)
+	s.readers[0] = newReader(s, streamEvents)
+	s.readers[1] = newReader(s, streamDeliveries)
+	if s.cluster {
+		s.bell = newBell(rdb, s.k.bell())
+	}
+	return s
+}
+
+// Close stops what the store runs beside its client (the cluster's
+// doorbell subscription).
+func (s *Store) Close() {
+	if s.bell != nil {
+		s.bell.close()
+	}
 }
 
 // Prefix is the start of every key.
@@ -64,12 +105,14 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // EnsureGroups creates both streams and their consumer groups when missing.
 func (s *Store) EnsureGroups(ctx context.Context) error {
-	for _, g := range []struct{ stream, group string }{
-		{s.k.events(), GroupRouter}, {s.k.deliveries(), GroupWorkers},
-	} {
-		err := s.rdb.XGroupCreateMkStream(ctx, g.stream, g.group, "0").Err()
-		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-			return fmt.Errorf("store: create group %s: %w", g.group, unavailable(err))
+	for _, k := range s.parts {
+		for _, g := range []struct{ stream, group string }{
+			{k.events(), GroupRouter}, {k.deliveries(), GroupWorkers},
+		} {
+			err := s.rdb.XGroupCreateMkStream(ctx, g.stream, g.group, "0").Err()
+			if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+				return fmt.Errorf("store: create group %s: %w", g.group, unavailable(err))
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPartitions is how many partitions a store has unless told: enough
+// that on a 3-master Redis Cluster every master holds five or six of them.
+const DefaultPartitions = 16
+
+// MaxPartitions bounds ASSETHOOKS_PARTITIONS.
+const MaxPartitions = 1024
+
+// clusterSlots is the number of hash slots of Redis Cluster.
+const clusterSlots = 16384
+
+// partitionPrefixes returns the key prefix of each of n partitions of the
+// deployment whose prefix is prefix ("{T}rest"). Partition 0 keeps the
+// prefix itself (so a deployment made before partitions finds its keys in
+// partition 0); partition i gets the tag "{T:p<i>.<k>}", k the smallest
+// number that puts its slot in the i'th of n equal stretches of the slot
+// space counted from partition 0's slot. A cluster whose masters hold
+// contiguous ranges of slots (as redis-cli --cluster create makes them)
+// therefore holds about n/masters partitions on each master.
+func partitionPrefixes(prefix string, n int) []string {
+	tag, rest := splitTag(prefix)
+	out := make([]string, n)
+	out[0] = prefix
+	if tag == "" {
+		for i := 1; i < n; i++ {
+			out[i] = prefix + ":p" + strconv.Itoa(i)
+		}
+		return out
+	}
+	base := int(slot(tag))
+	width := clusterSlots / n
+	for i := 1; i < n; i++ {
+		start := (base + i*clusterSlots/n) % clusterSlots
+		for k := 0; ; k++ {
+			t := tag + ":p" + strconv.Itoa(i) + "." + strconv.Itoa(k)
+			if (int(slot(t))-start+clusterSlots)%clusterSlots < width {
+				out[i] = "{" + t + "}" + rest
+				break
+			}
+		}
+	}
+	return out
+}
+
+// splitTag splits "{T}rest" into T and rest; "" when prefix holds no tag.
+func splitTag(prefix string) (tag, rest string) {
+	if !strings.HasPrefix(prefix, "{") {
+		return "", prefix
+	}
+	end := strings.IndexByte(prefix, '}')
+	if end < 2 {
+		return "", prefix
+	}
+	return prefix[1:end], prefix[end+1:]
+}
+
+// KeyPattern is a SCAN pattern matching every key of the deployment whose
+// prefix is prefix, in every partition (for tests and tools that clean up).
+func KeyPattern(prefix string) string {
+	tag, _ := splitTag(prefix)
+	if tag == "" {
+		return globEscape(prefix) + "*"
+	}
+	return "{" + globEscape(tag) + "[}:]*"
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// slot is the Redis Cluster hash slot of a hash tag's content (CRC16,
+// XMODEM, modulo 16384).
+func slot(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % clusterSlots
+}
+
+// Partitions is how many partitions the store's streams are split into.
+func (s *Store) Partitions() int { return len(s.parts) }
+
+// Partition is the partition of an event: that of its asset, so that every
+// event of one asset is routed in order, or, for an event with no asset,
+// that of its id.
+func (s *Store) Partition(assetID, eventID string) int {
+	key := assetID
+	if key == "" {
+		key = eventID
+	}
+	if len(s.parts) == 1 {
+		return 0
+	}
+	// FNV-1a, 32 bits.
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % uint32(len(s.parts)))
+}
+
+// PartOf is the partition of a stream entry the store returned.
+func PartOf(entry string) int {
+	p, _ := splitEntry(entry)
+	return p
+}
+
+// entry qualifies a stream entry id with its partition: "<p>/<id>". The
+// engine keeps entries as opaque strings; the store splits them again.
+func entry(p int, id string) string { return strconv.Itoa(p) + "/" + id }
+
+// splitEntry splits a qualified entry into its partition and stream id; an
+// unqualified one is partition 0's.
+func splitEntry(e string) (int, string) {
+	i := strings.IndexByte(e, '/')
+	if i < 0 {
+		return 0, e
+	}
+	p, err := strconv.Atoi(e[:i])
+	if err != nil || p < 0 {
+		return 0, e[i+1:]
+	}
+	return p, e[i+1:]
+}
+
+// block is one partition's share of a block script call: its KEYS and ARGV
+// exactly as the script's body reads them.
+type block struct {
+	part int
+	keys []string
+	args []any
+}
+
+// blockScript wraps a script body that works on one partition (its KEYS
+// and ARGV) so that one call runs it for several: ARGV[1] is the number of
+// blocks and each block is "nkeys nargs args…" with its nkeys keys in
+// turn in KEYS. It returns the body's result per block. On a single Redis
+// the store sends every partition's block in one call; on a cluster, one
+// call per partition (each in its own slot), pipelined.
+func blockScript(body string) *redis.Script {
+	return redis.NewScript(`local function body(KEYS, ARGV)
+` + body + `
+end
+local out, ko, ao = {}, 0, 1
+for b = 1, tonumber(ARGV[1]) do
+  local nk, na = tonumber(ARGV[ao + 1]), tonumber(ARGV[ao + 2])
+  local k, a = {}, {}
+  for i = 1, nk do k[i] = KEYS[ko + i] end
+  for i = 1, na do a[i] = ARGV[ao + 2 + i] end
+  out[b] = body(k, a)
+  ko, ao = ko + nk, ao + 2 + na
+end
+return out
+`)
+}
+
+// runBlocks runs a block script over blocks and returns each block's
+// result, in the blocks' order.
+func (s *Store) runBlocks(ctx context.Context, sc *redis.Script, blocks []block) ([]any, error) {
+	if len(blocks) == 0 {
+		return nil, nil
+	}
+	pack := func(bs []block) ([]string, []any) {
+		nk, na := 0, 1
+		for _, b := range bs {
+			nk += len(b.keys)
+			na += 2 + len(b.args)
+		}
+		keys, args := make([]string, 0, nk), make([]any, 0, na)
+		args = append(args, len(bs))
+		for _, b := range bs {
+			keys = append(keys, b.keys...)
+			args = append(args, len(b.keys), len(b.args))
+			args = append(args, b.args...)
+		}
+		return keys, args
+	}
+	if !s.cluster || len(blocks) == 1 {
+		keys, args := pack(blocks)
+		res, err := sc.Run(ctx, s.rdb, keys, args...).Slice()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if len(res) != len(blocks) {
+			return nil, fmt.Errorf("store: a script answered %d results for %d blocks", len(res), len(blocks))
+		}
+		return res, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(blocks))
+	for i := range blocks {
+		keys, args := pack(blocks[i : i+1])
+		cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	out := make([]any, len(blocks))
+	for i, c := range cmds {
+		res, err := c.Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			keys, args := pack(blocks[i : i+1])
+			res, err = sc.Run(ctx, s.rdb, keys, args...).Slice()
+		}
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if len(res) != 1 {
+			return nil, fmt.Errorf("store: a script answered %d results for 1 block", len(res))
+		}
+		out[i] = res[0]
+	}
+	return out, nil
+}
+
+// eachPart runs one command per partition in one pipeline (one round trip
+// per node) and hands each partition's command to read, in order.
+func eachPart[C redis.Cmder](ctx context.Context, s *Store, cmd func(p redis.Pipeliner, k keys) C, read func(part int, c C) error) error {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]C, len(s.parts))
+	for i, k := range s.parts {
+		cmds[i] = cmd(pipe, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return unavailable(err)
+	}
+	for i, c := range cmds {
+		if err := read(i, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
