@@ -84,7 +84,7 @@ func (x Deliveries) List(ctx context.Context, id int64, status string, limit int
 // Get returns one delivery record of a webhook.
 func (x Deliveries) Get(ctx context.Context, webhookID int64, id string) (*Delivery, error) {
 	e := x.e
-	raw, err := e.st.Record(ctx, webhookID, id)
+	raw, part, err := e.st.Record(ctx, webhookID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,7 @@ func (x Deliveries) Get(ctx context.Context, webhookID int64, id string) (*Deliv
 	if err := json.Unmarshal(raw, &d); err != nil || d.WebhookID != webhookID {
 		return nil, ErrNotFound
 	}
+	d.part = part
 	return &d, nil
 }
 
@@ -115,7 +116,7 @@ func (x Deliveries) Retry(ctx context.Context, webhookID int64, id string) (*Del
 	case StatusPending:
 		return d, nil // its first attempt is already on its way
 	}
-	if _, err := e.st.StoredEventAt(ctx, d.EventID, d.CreatedAt.Time); errors.Is(err, ErrNotFound) {
+	if _, err := e.st.StoredEventAt(ctx, d.part, d.EventID, d.CreatedAt.Time); errors.Is(err, ErrNotFound) {
 		return nil, problem.New(problem.KindConflict, "the event of delivery %s is no longer stored", id)
 	} else if err != nil {
 		return nil, err

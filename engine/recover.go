@@ -53,10 +53,11 @@ func (x Deliveries) requeue(ctx context.Context, webhookID int64, ds []*Delivery
 	}
 	evIDs := make([]string, len(ds))
 	routed := make([]time.Time, len(ds))
+	parts := make([]int, len(ds))
 	for i, d := range ds {
-		evIDs[i], routed[i] = d.EventID, d.CreatedAt.Time
+		evIDs[i], routed[i], parts[i] = d.EventID, d.CreatedAt.Time, d.part
 	}
-	stored, err := e.st.StoredEvents(ctx, evIDs, routed)
+	stored, err := e.st.StoredEvents(ctx, parts, evIDs, routed)
 	if err != nil {
 		return 0, err
 	}

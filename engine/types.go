@@ -101,6 +101,9 @@ type Delivery struct {
 	NextAttemptAt Time     `json:"next_attempt_at"`
 	CreatedAt     Time     `json:"created_at"`
 	LastAttempt   *Attempt `json:"last_attempt"`
+	// part is the storage partition its record and event are in (that of
+	// its event), when it was read from the store.
+	part int
 }
 
 // Attempt is what one try of a delivery found.

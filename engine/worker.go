@@ -236,18 +236,20 @@ func (w *workers) dispatch(ctx context.Context, entries []store.DeliveryEntry) {
 func (w *workers) load(ctx context.Context, jobs []*job) bool {
 	var ids []string
 	var at []time.Time
+	var parts []int
 	seen := map[string]bool{}
 	for _, j := range jobs {
 		if !seen[j.msg.E] {
 			seen[j.msg.E] = true
 			ids = append(ids, j.msg.E)
 			at = append(at, time.UnixMilli(j.msg.C))
+			parts = append(parts, store.PartOf(j.sid))
 		}
 	}
 	var vals [][]byte
 	for fails := 1; ; fails++ {
 		var err error
-		if vals, err = w.e.st.StoredEvents(context.WithoutCancel(ctx), ids, at); err == nil {
+		if vals, err = w.e.st.StoredEvents(context.WithoutCancel(ctx), parts, ids, at); err == nil {
 			break
 		}
 		if ctx.Err() != nil {

@@ -16,9 +16,12 @@ func splitSnapshot(v []byte) (flags, asset []byte) {
 	return nil, v
 }
 
+// assetKey is an asset's snapshot, in its partition.
+func (s *Store) assetKey(uuid string) string { return s.parts[s.Partition(uuid, "")].asset(uuid) }
+
 // Snapshot returns an asset's last known JSON, nil when unknown or removed.
 func (s *Store) Snapshot(ctx context.Context, uuid string) ([]byte, error) {
-	b, err := s.rdb.Get(ctx, s.k.asset(uuid)).Bytes()
+	b, err := s.rdb.Get(ctx, s.assetKey(uuid)).Bytes()
 	if err == redis.Nil {
 		return nil, nil
 	}
@@ -36,17 +39,17 @@ func (s *Store) Snapshots(ctx context.Context, uuids []string) ([][]byte, error)
 	if len(uuids) == 0 {
 		return out, nil
 	}
-	ks := make([]string, len(uuids))
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(uuids))
 	for i, u := range uuids {
-		ks[i] = s.k.asset(u)
+		cmds[i] = pipe.Get(ctx, s.assetKey(u))
 	}
-	vals, err := s.rdb.MGet(ctx, ks...).Result()
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, unavailable(err)
 	}
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			_, out[i] = splitSnapshot([]byte(str))
+	for i, c := range cmds {
+		if b, err := c.Bytes(); err == nil {
+			_, out[i] = splitSnapshot(b)
 		}
 	}
 	return out, nil
@@ -62,9 +65,9 @@ type SnapshotUpdate struct {
 }
 
 // putSnapshotsScript stores snapshots; an update without flags keeps the
-// stored ones. KEYS: the snapshots; ARGV per key: asset JSON, "1" when the
-// flags are given, the flags.
-var putSnapshotsScript = redis.NewScript(`
+// stored ones. It runs per partition (blockScript): KEYS the snapshots;
+// ARGV per key: asset JSON, "1" when the flags are given, the flags.
+var putSnapshotsScript = blockScript(`
 for i = 1, #KEYS do
   local a, has, f = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
   if has ~= '1' then
@@ -87,15 +90,27 @@ func (s *Store) PutSnapshots(ctx context.Context, ups []SnapshotUpdate) error {
 	if len(ups) == 0 {
 		return nil
 	}
-	ks := make([]string, len(ups))
-	args := make([]any, 0, 3*len(ups))
-	for i, u := range ups {
-		ks[i] = s.k.asset(u.UUID)
+	blocks := map[int]*block{}
+	var order []int
+	for _, u := range ups {
+		p := s.Partition(u.UUID, "")
+		b := blocks[p]
+		if b == nil {
+			b = &block{part: p}
+			blocks[p] = b
+			order = append(order, p)
+		}
 		has := "0"
 		if u.HasFlags {
 			has = "1"
 		}
-		args = append(args, u.Asset, has, u.Flags)
+		b.keys = append(b.keys, s.parts[p].asset(u.UUID))
+		b.args = append(b.args, u.Asset, has, u.Flags)
 	}
-	return unavailable(putSnapshotsScript.Run(ctx, s.rdb, ks, args...).Err())
+	all := make([]block, len(order))
+	for i, p := range order {
+		all[i] = *blocks[p]
+	}
+	_, err := s.runBlocks(ctx, putSnapshotsScript, all)
+	return err
 }

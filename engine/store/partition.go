@@ -125,6 +125,14 @@ func (s *Store) Partition(assetID, eventID string) int {
 	return int(h % uint32(len(s.parts)))
 }
 
+// part returns partition p's keys (partition 0's for one out of range).
+func (s *Store) part(p int) keys {
+	if p < 0 || p >= len(s.parts) {
+		return s.parts[0]
+	}
+	return s.parts[p]
+}
+
 // PartOf is the partition of a stream entry the store returned.
 func PartOf(entry string) int {
 	p, _ := splitEntry(entry)

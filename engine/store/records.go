@@ -7,13 +7,25 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Record returns one delivery record of a webhook, or ErrNotFound.
-func (s *Store) Record(ctx context.Context, webhookID int64, id string) ([]byte, error) {
-	b, err := s.rdb.HGet(ctx, s.k.records(webhookID), id).Bytes()
-	if err == redis.Nil {
-		return nil, ErrNotFound
+// Record returns one delivery record of a webhook and the partition it is
+// in (that of its event), or ErrNotFound. It asks every partition, in one
+// pipeline.
+func (s *Store) Record(ctx context.Context, webhookID int64, id string) (rec []byte, part int, err error) {
+	found := -1
+	err = eachPart(ctx, s, func(p redis.Pipeliner, k keys) *redis.StringCmd { return p.HGet(ctx, k.records(webhookID), id) },
+		func(i int, c *redis.StringCmd) error {
+			if b, err := c.Bytes(); err == nil && found < 0 {
+				rec, found = b, i
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, 0, err
 	}
-	return b, unavailable(err)
+	if found < 0 {
+		return nil, 0, ErrNotFound
+	}
+	return rec, found, nil
 }
 
 // RecordRank is a delivery's rank in its webhook's index, newest first;

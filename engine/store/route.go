@@ -456,23 +456,24 @@ func (s *Store) routeBlock(p int, b *RouteBatch) block {
 	return block{part: p, keys: keys, args: args}
 }
 
-// StoredEventAt returns a stored event, looked up in the minute it was
-// routed (its deliveries' creation time); ErrNotFound when it expired.
-func (s *Store) StoredEventAt(ctx context.Context, id string, routed time.Time) ([]byte, error) {
-	b, err := s.rdb.HGet(ctx, s.k.stored(Minute(routed)), id).Bytes()
+// StoredEventAt returns a stored event of a partition, looked up in the
+// minute it was routed (its deliveries' creation time); ErrNotFound when it
+// expired.
+func (s *Store) StoredEventAt(ctx context.Context, part int, id string, routed time.Time) ([]byte, error) {
+	b, err := s.rdb.HGet(ctx, s.part(part).stored(Minute(routed)), id).Bytes()
 	if err == redis.Nil {
 		return nil, ErrNotFound
 	}
 	return b, unavailable(err)
 }
 
-// StoredEvents returns several stored events in one round trip; a missing
-// one is nil.
-func (s *Store) StoredEvents(ctx context.Context, ids []string, routed []time.Time) ([][]byte, error) {
+// StoredEvents returns several stored events (event i in partition
+// parts[i]) in one round trip; a missing one is nil.
+func (s *Store) StoredEvents(ctx context.Context, parts []int, ids []string, routed []time.Time) ([][]byte, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HGet(ctx, s.k.stored(Minute(routed[i])), id)
+		cmds[i] = pipe.HGet(ctx, s.part(parts[i]).stored(Minute(routed[i])), id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, unavailable(err)
