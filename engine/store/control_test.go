@@ -74,7 +74,7 @@ func TestReplayStore(t *testing.T) {
 		old, _ := b.st.Replay(b.ctx, 7, now, time.Hour, items[:1])
 		diff(t, "replayed", []any{made, again, old, b.xlen(t, ":deliveries"), b.hget(t, ":qlen", "8"), b.hget(t, ":wh:8:rec", "d8-e1")},
 			[]any{[]bool{true}, []bool{false}, []bool{false}, int64(2), "1", `{"status":"pending"}`})
-		ev, err := b.st.StoredEventAt(b.ctx, "e1", now)
+		ev, err := b.st.StoredEventAt(b.ctx, 0, "e1", now)
 		if err != nil || string(ev) != "body\n{}" {
 			t.Errorf("the event in the replay's minute: %q %v", ev, err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -430,7 +431,9 @@ func (s *Store) routeBlock(p int, b *RouteBatch) block {
 	}
 	args = append(args, len(b.Samples), max(b.SampleCap-1, 0))
 	for _, sm := range b.Samples {
-		args = append(args, sm.Entry, sm.Value)
+		v := make([]byte, 0, 15+len(sm.Value))
+		v = append(append(append(v, entryKey(sm.Entry)...), ' '), sm.Value...)
+		args = append(args, sm.Entry, v)
 	}
 	oldest := historyKey(b.Now.Add(-b.HistoryRetention).UnixMilli(), 0)
 	args = append(args, len(hist), oldest, b.HistoryCap, len(hist)+historyTrimBudget)
@@ -491,8 +494,32 @@ func (s *Store) StoredEvents(ctx context.Context, parts []int, ids []string, rou
 // routed in it.
 func Minute(t time.Time) int64 { return t.Unix() / 60 }
 
-// Samples returns the kept samples of an event type, newest first.
+// Samples returns the kept samples of an event type, newest first, merged
+// over the partitions. Each partition keeps the newest of its own, each
+// stored as "<history key> <event JSON>" so that they merge in the order
+// they were accepted (a sample kept before partitions, bare JSON, counts as
+// the oldest).
 func (s *Store) Samples(ctx context.Context, typ string, n int) ([]string, error) {
-	v, err := s.rdb.LRange(ctx, s.k.sample(typ), 0, int64(n-1)).Result()
-	return v, unavailable(err)
+	type sample struct{ key, value string }
+	var all []sample
+	err := eachPart(ctx, s, func(p redis.Pipeliner, k keys) *redis.StringSliceCmd { return p.LRange(ctx, k.sample(typ), 0, int64(n-1)) },
+		func(_ int, c *redis.StringSliceCmd) error {
+			for _, v := range c.Val() {
+				if len(v) > 15 && v[14] == ' ' && v[0] != '{' {
+					all = append(all, sample{v[:14], v[15:]})
+				} else {
+					all = append(all, sample{"", v})
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].key > all[j].key })
+	out := make([]string, 0, min(n, len(all)))
+	for _, sm := range all[:min(n, len(all))] {
+		out = append(out, sm.value)
+	}
+	return out, nil
 }

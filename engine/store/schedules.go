@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,17 +41,34 @@ func (k keys) tick(job string, at time.Time) string {
 	return k.p + ":tick:" + job + ":" + strconv.FormatInt(at.UnixMilli(), 10)
 }
 
-// assetPattern is the SCAN pattern of every snapshot key, with the prefix's
-// glob characters escaped.
-func (k keys) assetPattern() string {
-	var b strings.Builder
-	for _, r := range k.p {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
+// sinceKey is an asset's change times, in its partition.
+func (s *Store) sinceKey(uuid string) string { return s.parts[s.Partition(uuid, "")].since(uuid) }
+
+// assetPattern is the SCAN pattern of every snapshot key in every partition.
+func (s *Store) assetPattern() string {
+	tag, rest := splitTag(s.k.p)
+	if tag == "" {
+		return globEscape(s.k.p) + "*:asset:*"
 	}
-	return b.String() + ":asset:*"
+	return "{" + globEscape(tag) + "[}:]*" + globEscape(rest) + ":asset:*"
+}
+
+// snapshotUUID is the uuid of a snapshot key SCAN returned, "" for a key
+// that is not one of this deployment's snapshots.
+func (s *Store) snapshotUUID(key string) string {
+	_, rest := splitTag(s.k.p)
+	end := strings.IndexByte(key, '}')
+	if end < 0 {
+		if u, ok := strings.CutPrefix(key, s.k.p+":asset:"); ok {
+			return u
+		}
+		return ""
+	}
+	u, ok := strings.CutPrefix(key[end+1:], rest+":asset:")
+	if !ok || s.parts[s.Partition(u, "")].asset(u) != key {
+		return ""
+	}
+	return u
 }
 
 // SinceFirstSeen is the field of a since hash that holds when the asset was
@@ -216,33 +235,77 @@ func (s *Store) ScheduleRuns(ctx context.Context, ids []int64) ([][]byte, error)
 // It returns the snapshots by uuid and the cursor to go on from (0 when the
 // walk is complete). SCAN costs Redis about count steps, so no call blocks
 // it for long, and a key present for the whole walk is returned at least
-// once (rarely twice, while Redis resizes its table). On a Redis Cluster the
-// walk runs on the master that holds the prefix's hash tag.
+// once (rarely twice, while Redis resizes its table). The pattern matches
+// the snapshots of every partition. On a Redis Cluster the walk goes
+// through every master in turn (the low 8 bits of the cursor name the
+// master, in the order of their addresses; the rest is its SCAN cursor).
 func (s *Store) ScanSnapshots(ctx context.Context, cursor uint64, count int) (map[string][]byte, uint64, error) {
 	rdb := redis.Cmdable(s.rdb)
+	node, nodeCursor := 0, cursor
+	var masters []*redis.Client
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		node, err := cc.MasterForKey(ctx, s.k.schedules())
+		var mu sync.Mutex
+		err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+			mu.Lock()
+			masters = append(masters, m)
+			mu.Unlock()
+			return nil
+		})
 		if err != nil {
 			return nil, 0, unavailable(err)
 		}
-		rdb = node
+		sort.Slice(masters, func(i, j int) bool { return masters[i].Options().Addr < masters[j].Options().Addr })
+		node, nodeCursor = int(cursor&0xff), cursor>>8
+		if node >= len(masters) {
+			return map[string][]byte{}, 0, nil
+		}
+		rdb = masters[node]
 	}
-	keys, next, err := rdb.Scan(ctx, cursor, s.k.assetPattern(), int64(count)).Result()
+	keys, next, err := rdb.Scan(ctx, nodeCursor, s.assetPattern(), int64(count)).Result()
 	if err != nil {
 		return nil, 0, unavailable(err)
+	}
+	if masters != nil {
+		switch {
+		case next != 0:
+			next = next<<8 | uint64(node)
+		case node+1 < len(masters):
+			next = uint64(node + 1)
+		}
 	}
 	out := make(map[string][]byte, len(keys))
-	if len(keys) == 0 {
+	var uuids []string
+	for _, k := range keys {
+		if u := s.snapshotUUID(k); u != "" {
+			uuids = append(uuids, u)
+		}
+	}
+	if len(uuids) == 0 {
 		return out, next, nil
 	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
+	// One MGET per partition (its keys share a slot).
+	byPart := map[int][]string{}
+	for _, u := range uuids {
+		p := s.Partition(u, "")
+		byPart[p] = append(byPart[p], u)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := map[int]*redis.SliceCmd{}
+	for p, us := range byPart {
+		ks := make([]string, len(us))
+		for i, u := range us {
+			ks[i] = s.parts[p].asset(u)
+		}
+		cmds[p] = pipe.MGet(ctx, ks...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, 0, unavailable(err)
 	}
-	cut := len(s.k.asset(""))
-	for i, v := range vals {
-		if str, ok := v.(string); ok { // gone since the SCAN: skipped
-			_, out[keys[i][cut:]] = splitSnapshot([]byte(str))
+	for p, c := range cmds {
+		for i, v := range c.Val() {
+			if str, ok := v.(string); ok { // gone since the SCAN: skipped
+				_, out[byPart[p][i]] = splitSnapshot([]byte(str))
+			}
 		}
 	}
 	return out, next, nil
@@ -256,7 +319,7 @@ func (s *Store) SinceTimes(ctx context.Context, uuids, paths []string) ([]map[st
 	cmds := make([]*redis.SliceCmd, len(uuids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, u := range uuids {
-			cmds[i] = p.HMGet(ctx, s.k.since(u), fields...)
+			cmds[i] = p.HMGet(ctx, s.sinceKey(u), fields...)
 		}
 		return nil
 	})
@@ -293,7 +356,7 @@ func (s *Store) MarkFirstSeen(ctx context.Context, uuids []string, at time.Time)
 	ms := at.UnixMilli()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, u := range uuids {
-			p.HSetNX(ctx, s.k.since(u), SinceFirstSeen, ms)
+			p.HSetNX(ctx, s.sinceKey(u), SinceFirstSeen, ms)
 		}
 		return nil
 	})
@@ -320,7 +383,7 @@ type SinceUpdate struct {
 func (s *Store) WriteSince(ctx context.Context, ups []SinceUpdate) error {
 	_, err := s.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, u := range ups {
-			key := s.k.since(u.UUID)
+			key := s.sinceKey(u.UUID)
 			if u.Removed {
 				pipe.Del(ctx, key)
 				for _, id := range u.Once {

@@ -50,10 +50,18 @@ func TestMain(m *testing.M) {
 }
 
 // each runs f on the embedded server, on real Redis and on a 3-master
-// Redis Cluster, each with a fresh prefix.
-func each(t *testing.T, f func(t *testing.T, b bundle)) {
+// Redis Cluster, each with a fresh prefix, on a store of one partition, so
+// that the keys the bundle reads are the partition's (the layout of a
+// deployment made before partitions). eachParts runs it with
+// store.DefaultPartitions.
+func each(t *testing.T, f func(t *testing.T, b bundle)) { eachN(t, 1, f) }
+
+func eachParts(t *testing.T, f func(t *testing.T, b bundle)) { eachN(t, store.DefaultPartitions, f) }
+
+func eachN(t *testing.T, parts int, f func(t *testing.T, b bundle)) {
 	run := func(t *testing.T, rdb redis.UniversalClient, prefix string) {
-		st := store.New(rdb, prefix)
+		st := store.NewPartitioned(rdb, prefix, parts)
+		t.Cleanup(st.Close)
 		ctx := context.Background()
 		if err := st.EnsureGroups(ctx); err != nil {
 			t.Fatal(err)
@@ -216,7 +224,7 @@ func TestRouteOnce(t *testing.T) {
 		diff(t, "deliveries stream", b.xlen(t, ":deliveries"), int64(1))
 		diff(t, "qlen", b.hget(t, ":qlen", "7"), "1")
 		diff(t, "record", b.hget(t, ":wh:7:rec", "d-e1"), `{"status":"pending"}`)
-		ev, err := b.st.StoredEventAt(b.ctx, "e1", time.UnixMilli(1_700_000_000_000))
+		ev, err := b.st.StoredEventAt(b.ctx, 0, "e1", time.UnixMilli(1_700_000_000_000))
 		diff(t, "stored event", string(ev), "body\n{}")
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +258,7 @@ func TestRouteTrimsIndex(t *testing.T) {
 		n, _ := b.rdb.ZCard(b.ctx, b.p+":wh:7:dlv").Result()
 		h, _ := b.rdb.HLen(b.ctx, b.p+":wh:7:rec").Result()
 		diff(t, "index and records after trim", []int64{n, h}, []int64{2, 2})
-		if _, err := b.st.Record(b.ctx, 7, "d-e1"); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := b.st.Record(b.ctx, 7, "d-e1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("oldest record after trim: %v, want ErrNotFound", err)
 		}
 	})
@@ -300,7 +308,7 @@ func TestCompleteOutcomes(t *testing.T) {
 		diff(t, "second record", res, []int64{-1})
 		diff(t, "counters after the duplicate", []string{b.hget(t, ":qlen", "7"), b.hget(t, ":rlen", "7")}, []string{"1", "1"})
 		// Promotion brings both back, messages without their counter mark.
-		n, err := b.st.Promote(b.ctx, time.UnixMilli(10), 100)
+		n, _, err := b.st.Promote(b.ctx, time.UnixMilli(10), 100)
 		if err != nil || n != 2 {
 			t.Fatalf("promote: %d %v", n, err)
 		}

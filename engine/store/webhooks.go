@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -61,13 +62,19 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 		return ErrNotFound
 	}
 	w := itoa(id)
+	// One MULTI per slot on a cluster (go-redis splits it), one in all on a
+	// single Redis.
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.k.records(id), s.k.index(id), s.k.failedLog(id))
-		p.HDel(ctx, s.k.latest(), w)
+		for _, k := range s.parts {
+			p.Del(ctx, k.records(id))
+			p.Del(ctx, k.index(id))
+			p.Del(ctx, k.failedLog(id))
+			p.HDel(ctx, k.latest(), w)
+			p.HDel(ctx, k.qlen(), w)
+			p.HDel(ctx, k.rlen(), w)
+			p.HDel(ctx, k.ruleErrors(), w, w+":last")
+		}
 		p.HDel(ctx, s.k.health(), w)
-		p.HDel(ctx, s.k.qlen(), w)
-		p.HDel(ctx, s.k.rlen(), w)
-		p.HDel(ctx, s.k.ruleErrors(), w, w+":last")
 		p.Incr(ctx, s.k.rev())
 		return nil
 	})
@@ -81,7 +88,9 @@ type Figures struct {
 	RuleErrors       RuleErrors
 }
 
-// Figures returns the live figures of webhooks in one round trip.
+// Figures returns the live figures of webhooks in one pipeline: the
+// counters summed over the partitions, the newest latest run and rule
+// error of any.
 func (s *Store) Figures(ctx context.Context, ids []int64) (map[int64]Figures, error) {
 	out := make(map[int64]Figures, len(ids))
 	if len(ids) == 0 {
@@ -93,26 +102,48 @@ func (s *Store) Figures(ctx context.Context, ids []int64) (map[int64]Figures, er
 		fields[i] = itoa(id)
 		errFields = append(errFields, fields[i], fields[i]+":last")
 	}
+	type cmds struct{ q, r, l, re *redis.SliceCmd }
 	pipe := s.rdb.Pipeline()
-	q := pipe.HMGet(ctx, s.k.qlen(), fields...)
-	r := pipe.HMGet(ctx, s.k.rlen(), fields...)
-	l := pipe.HMGet(ctx, s.k.latest(), fields...)
-	re := pipe.HMGet(ctx, s.k.ruleErrors(), errFields...)
+	all := make([]cmds, len(s.parts))
+	for i, k := range s.parts {
+		all[i] = cmds{pipe.HMGet(ctx, k.qlen(), fields...), pipe.HMGet(ctx, k.rlen(), fields...),
+			pipe.HMGet(ctx, k.latest(), fields...), pipe.HMGet(ctx, k.ruleErrors(), errFields...)}
+	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, unavailable(err)
 	}
 	for i, id := range ids {
-		f := Figures{Queued: max(num(q.Val()[i]), 0), Retrying: max(num(r.Val()[i]), 0)}
-		if s, ok := l.Val()[i].(string); ok {
-			f.Latest = []byte(s)
+		var f Figures
+		for _, c := range all {
+			f.Queued += num(c.q.Val()[i])
+			f.Retrying += num(c.r.Val()[i])
+			if l, ok := c.l.Val()[i].(string); ok && (f.Latest == nil || atOf(l) > atOf(string(f.Latest))) {
+				f.Latest = []byte(l)
+			}
+			f.RuleErrors.Count += num(c.re.Val()[2*i])
+			if l, ok := c.re.Val()[2*i+1].(string); ok && (f.RuleErrors.Last == nil || atOf(l) > atOf(string(f.RuleErrors.Last))) {
+				f.RuleErrors.Last = []byte(l)
+			}
 		}
-		f.RuleErrors.Count = num(re.Val()[2*i])
-		if s, ok := re.Val()[2*i+1].(string); ok {
-			f.RuleErrors.Last = []byte(s)
-		}
+		f.Queued, f.Retrying = max(f.Queued, 0), max(f.Retrying, 0)
 		out[id] = f
 	}
 	return out, nil
+}
+
+// atOf is the "at" time of a JSON document (a latest run, a rule error),
+// in the engine's fixed-width UTC format, so that times compare as
+// strings; "" when it has none.
+func atOf(doc string) string {
+	i := strings.Index(doc, `"at":"`)
+	if i < 0 {
+		return ""
+	}
+	rest := doc[i+6:]
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return rest[:j]
+	}
+	return ""
 }
 
 // ClearHealth forgets a webhook's failure clock (it was disabled, or

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,18 +79,28 @@ func Open(t testing.TB, b Backend) (redis.UniversalClient, string) {
 func Clean(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			rdb.Del(ctx, batch...)
-			batch = batch[:0]
+	pattern := prefix + "*"
+	if strings.HasPrefix(prefix, "{") && strings.Contains(prefix, "}") {
+		// Every partition's keys: "{T}…" and "{T:p<i>.<k>}…".
+		pattern = prefix[:strings.IndexByte(prefix, '}')] + "[}:]*"
+	}
+	clean := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		pipe := rdb.Pipeline() // one DEL a key: on a cluster they are in many slots
+		for iter.Next(ctx) {
+			pipe.Del(ctx, iter.Val())
+			if pipe.Len() == 500 {
+				_, _ = pipe.Exec(ctx)
+			}
 		}
+		_, _ = pipe.Exec(ctx)
+		return nil
 	}
-	if len(batch) > 0 {
-		rdb.Del(ctx, batch...)
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return clean(ctx, m) })
+		return
 	}
+	_ = clean(ctx, rdb)
 }
 
 // Backends are both backends, for tests that run once on each.
