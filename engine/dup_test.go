@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assethooks/assethooks/engine"
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/internal/redistest"
 )
 
@@ -64,10 +65,26 @@ func waitDrained(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	t.Helper()
 	redistest.Eventually(t, 30*time.Second, func() bool {
 		ctx := context.Background()
-		p1, err1 := rdb.XPending(ctx, prefix+":events", "router").Result()
-		p2, err2 := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
-		z, err3 := rdb.ZCard(ctx, prefix+":retry").Result()
-		l, err4 := rdb.XLen(ctx, prefix+":deliveries").Result()
-		return err1 == nil && err2 == nil && err3 == nil && err4 == nil && p1.Count == 0 && p2.Count == 0 && z == 0 && l == 0
+		for _, pp := range partPrefixes(rdb, prefix) {
+			p1, err1 := rdb.XPending(ctx, pp+":events", "router").Result()
+			p2, err2 := rdb.XPending(ctx, pp+":deliveries", "workers").Result()
+			z, err3 := rdb.ZCard(ctx, pp+":retry").Result()
+			l, err4 := rdb.XLen(ctx, pp+":deliveries").Result()
+			if err1 != nil || err2 != nil || err3 != nil || err4 != nil || p1.Count != 0 || p2.Count != 0 || z != 0 || l != 0 {
+				return false
+			}
+		}
+		return true
 	}, "queues drained")
+}
+
+// partPrefixes are the key prefixes of every partition of the deployment
+// (store.New's default number of them).
+func partPrefixes(rdb redis.UniversalClient, prefix string) []string {
+	st := store.New(rdb, prefix)
+	out := make([]string, st.Partitions())
+	for i := range out {
+		out[i] = st.PartitionPrefix(i)
+	}
+	return out
 }

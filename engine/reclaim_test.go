@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -96,9 +97,16 @@ func TestReclaimUnacknowledged(t *testing.T) {
 			t.Fatal(err)
 		}
 		asset := func(id string) map[string]any { return map[string]any{"uuid": id} }
+		// Two assets of one partition, so that each read takes one event.
+		part := e.st.Partition("a1", "")
+		second := "a2"
+		for i := 2; e.st.Partition(second, "") != part; i++ {
+			second = fmt.Sprintf("a%d", i)
+		}
+		pp := e.st.PartitionPrefix(part)
 		ids, err := e.Ingest(ctx, []*event.Event{
 			{Type: "ASSET_ADDED", Asset: asset("a1")},
-			{Type: "ASSET_ADDED", Asset: asset("a2")},
+			{Type: "ASSET_ADDED", Asset: asset(second)},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -129,8 +137,8 @@ func TestReclaimUnacknowledged(t *testing.T) {
 			}
 		}
 		redistest.Eventually(t, 20*time.Second, func() bool {
-			p1, _ := rdb.XPending(ctx, prefix+":events", store.GroupRouter).Result()
-			p2, _ := rdb.XPending(ctx, prefix+":deliveries", store.GroupWorkers).Result()
+			p1, _ := rdb.XPending(ctx, pp+":events", store.GroupRouter).Result()
+			p2, _ := rdb.XPending(ctx, pp+":deliveries", store.GroupWorkers).Result()
 			return p1 != nil && p2 != nil && p1.Count == 0 && p2.Count == 0
 		}, "nothing left pending")
 		st, err := e.Webhooks().Stats(ctx, []int64{w.ID})

@@ -112,8 +112,11 @@ func benchRoute(b *testing.B, hooks []map[string]any, matching int) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		if i%20 == 0 { // the deliveries nobody works off, and their stored events
-			keys, _ := rdb.Keys(ctx, prefix+":evs:*").Result()
-			rdb.Del(ctx, append(keys, prefix+":deliveries")...)
+			for i := range e.st.Partitions() {
+				pp := e.st.PartitionPrefix(i)
+				keys, _ := rdb.Keys(ctx, pp+":evs:*").Result()
+				rdb.Del(ctx, append(keys, pp+":deliveries")...)
+			}
 		}
 		evs := make([]*event.Event, benchBatch)
 		for j := range evs {

@@ -210,9 +210,11 @@ func testGracefulStop(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	close(gate)
 	<-stopped
 	ctx := context.Background()
-	p, err := rdb.XPending(ctx, prefix+":deliveries", "workers").Result()
-	if err != nil || p.Count != 0 {
-		t.Fatalf("after Stop: %v pending deliveries (%v)", p, err)
+	for _, pp := range partPrefixes(rdb, prefix) {
+		p, err := rdb.XPending(ctx, pp+":deliveries", "workers").Result()
+		if err != nil || p.Count != 0 {
+			t.Fatalf("after Stop: %v pending deliveries (%v)", p, err)
+		}
 	}
 	startEngine(t, rdb, prefix, engine.Config{})
 	redistest.Eventually(t, 20*time.Second, func() bool { return arrived() == n }, "all %d delivered by the second engine", n)
@@ -236,8 +238,10 @@ func testStreamsLost(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		t.Fatal(err)
 	}
 	redistest.Eventually(t, 30*time.Second, func() bool { ids, _ := rc.sum(); return ids == 1 }, "first delivered")
-	if err := rdb.Del(context.Background(), prefix+":events", prefix+":deliveries").Err(); err != nil {
-		t.Fatal(err)
+	for _, pp := range partPrefixes(rdb, prefix) {
+		if err := rdb.Del(context.Background(), pp+":events", pp+":deliveries").Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := e.Ingest(context.Background(), events(1, 10)); err != nil {
 		t.Fatal(err)

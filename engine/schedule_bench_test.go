@@ -97,7 +97,9 @@ func BenchmarkScheduleTick(b *testing.B) {
 				float64(peak.heap-peak.heap0)/(1<<20), float64(peak.rss)/(1<<20), float64(peak.rss-peak.rss0)/(1<<20),
 				keys, busy.perCall("scan"), busy["scan"].calls, busy.perCall("mget"), peak.ping.Round(100*time.Microsecond))
 			// Drop what the tick queued, so the next case starts alike.
-			rdb.Del(ctx, prefix+":events")
+			for _, pp := range partPrefixes(rdb, prefix) {
+				rdb.Del(ctx, pp+":events")
+			}
 		})
 	}
 }
@@ -108,6 +110,7 @@ func writeSnapshots(b *testing.B, rdb redis.UniversalClient, prefix string, n in
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now()
+	st := store.New(rdb, prefix)
 	for i := 0; i < n; i += 1000 {
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := i; j < min(i+1000, n); j++ {
@@ -122,9 +125,10 @@ func writeSnapshots(b *testing.B, rdb redis.UniversalClient, prefix string, n in
 					"tags": []any{"summer", "hero"}, "meta": map[string]any{"custom": map[string]any{"status": status, "owner": "ana"}},
 					"created_at": now.Add(-time.Duration(j) * time.Minute).Format(time.RFC3339)}
 				raw, _ := json.Marshal(a)
-				p.Set(ctx, prefix+":asset:"+uuid, raw, 0)
+				pp := st.PartitionPrefix(st.Partition(uuid, ""))
+				p.Set(ctx, pp+":asset:"+uuid, raw, 0)
 				if status == "review" && j%200 == 0 {
-					p.HSet(ctx, prefix+":since:"+uuid, "", now.Add(-10*24*time.Hour).UnixMilli(),
+					p.HSet(ctx, pp+":since:"+uuid, "", now.Add(-10*24*time.Hour).UnixMilli(),
 						"meta.custom.status", now.Add(-10*24*time.Hour).UnixMilli())
 				}
 			}

@@ -111,9 +111,14 @@ func drained(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	t.Helper()
 	redistest.Eventually(t, 30*time.Second, func() bool {
 		ctx := context.Background()
-		a, err1 := rdb.XLen(ctx, prefix+":events").Result()
-		b, err2 := rdb.XLen(ctx, prefix+":deliveries").Result()
-		return err1 == nil && err2 == nil && a == 0 && b == 0
+		for _, pp := range partPrefixes(rdb, prefix) {
+			a, err1 := rdb.XLen(ctx, pp+":events").Result()
+			b, err2 := rdb.XLen(ctx, pp+":deliveries").Result()
+			if err1 != nil || err2 != nil || a != 0 || b != 0 {
+				return false
+			}
+		}
+		return true
 	}, "streams drained")
 }
 

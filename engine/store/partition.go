@@ -125,6 +125,10 @@ func (s *Store) Partition(assetID, eventID string) int {
 	return int(h % uint32(len(s.parts)))
 }
 
+// PartitionPrefix is the start of partition p's keys (partition 0's is the
+// deployment's prefix), for tests and tools that look at Redis itself.
+func (s *Store) PartitionPrefix(p int) string { return s.part(p).p }
+
 // part returns partition p's keys (partition 0's for one out of range).
 func (s *Store) part(p int) keys {
 	if p < 0 || p >= len(s.parts) {
