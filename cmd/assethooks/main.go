@@ -90,6 +90,7 @@ type settings struct {
 	prefix                                                string
 	allowPrivate                                          bool
 	workers                                               int
+	partitions                                            int
 	claimIdle                                             time.Duration
 	eventRetention                                        time.Duration
 }
@@ -130,8 +131,18 @@ func load(args []string) (settings, error) {
 		workers = v
 		return nil
 	})
+	partitions := env("ASSETHOOKS_PARTITIONS", strconv.Itoa(store.DefaultPartitions))
+	fs.Func("partitions", "partitions of the event and delivery streams, the same on every process (ASSETHOOKS_PARTITIONS)", func(v string) error {
+		partitions = v
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return s, err
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(partitions)); err != nil || n < 1 || n > store.MaxPartitions {
+		return s, fmt.Errorf("ASSETHOOKS_PARTITIONS must be an integer from 1 to %d, not %q", store.MaxPartitions, partitions)
+	} else {
+		s.partitions = n
 	}
 	b, err := strconv.ParseBool(allow)
 	if err != nil {
@@ -297,7 +308,7 @@ func serve(args []string, out io.Writer) error {
 	}
 	defer rdb.Close()
 
-	eng, err := engine.New(store.New(rdb, s.prefix), engine.Config{
+	eng, err := engine.New(store.NewPartitioned(rdb, s.prefix, s.partitions), engine.Config{
 		ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger, EventRetention: s.eventRetention,
 		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
 	})
