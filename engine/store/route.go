@@ -502,7 +502,9 @@ func Minute(t time.Time) int64 { return t.Unix() / 60 }
 func (s *Store) Samples(ctx context.Context, typ string, n int) ([]string, error) {
 	type sample struct{ key, value string }
 	var all []sample
-	err := eachPart(ctx, s, func(p redis.Pipeliner, k keys) *redis.StringSliceCmd { return p.LRange(ctx, k.sample(typ), 0, int64(n-1)) },
+	err := eachPart(ctx, s, func(p redis.Pipeliner, k keys) *redis.StringSliceCmd {
+		return p.LRange(ctx, k.sample(typ), 0, int64(n-1))
+	},
 		func(_ int, c *redis.StringSliceCmd) error {
 			for _, v := range c.Val() {
 				if len(v) > 15 && v[14] == ' ' && v[0] != '{' {

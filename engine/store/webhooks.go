@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"strings"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
