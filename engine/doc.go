@@ -92,8 +92,29 @@
 // stream or being attempted gets an abort mark that every process keeps in
 // memory (aborts.go), refreshed when the shared abort counter moves.
 //
-// Keys: see package store. All share the prefix's hash tag ("{assethooks}"
-// by default), so the scripts work on Redis Cluster.
+// Partitions (SPEC §2; the keys and how they spread are in package
+// store): the events stream, the deliveries stream, the retry set and what
+// changes with them in one script (counters, records, indexes, stored
+// events, history, snapshots and idempotency keys) are split into
+// partitions (store.NewPartitioned; ASSETHOOKS_PARTITIONS, 16 by
+// default, the same on every process), each under its own hash tag, so
+// every multi-key script stays in one slot while the partitions spread
+// over every master of a cluster. Webhooks, markers, projects, schedules,
+// locks, rate limits, the abort marks and the health clock stay global
+// under the prefix's own tag: they change alone or together, never with a
+// stream, and are read far more than written. Events of one asset always go
+// to its partition, so per-asset order holds as on one stream. A delivery
+// finds its partition from the stream entry it was read from (the store
+// qualifies entries with it), and an admin's lookup by delivery id asks
+// every partition at once; everything of a delivery (record, retry,
+// counters, stored event) is in its event's partition. Every process
+// consumes every partition: the router and the workers each read all of
+// them with one blocking command on a single Redis and, on a cluster, by
+// polling the partitions that have work and sleeping on a doorbell
+// channel when none has (no blocked connection per partition). Retry
+// promotion runs every partition's script under one lock per tick, so one
+// process does it; take-over (XAUTOCLAIM) walks every partition in turn,
+// and scheduled ticks and housekeeping are claimed once per tick as before.
 // Schedules (SPEC §3.7; schedule*.go, since.go, housekeeping.go, their Redis calls in
 // store/schedules.go): every process loads the stored
 // schedules (reloaded when their revision counter moves) into one
