@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,9 +12,14 @@ import (
 // Group commit for ingest: requests that arrive while a script call is in
 // flight wait for the next one and share it, so under load one round trip
 // carries many requests while a lone request still goes at once. Each
-// request's events stay together in one script call, so a batch remains all
-// or nothing, and a request still gets its 202 only once its events are in
-// Redis (a later request of the same client therefore comes after it).
+// request's events stay together in one script call, so on a single Redis a
+// batch remains all or nothing, and a request still gets its 202 only once
+// its events are in Redis (a later request of the same client therefore
+// comes after it). On a cluster each partition's share of a call is all or
+// nothing: a request whose events span partitions may be partly queued
+// when a master fails, and is answered 503 (a retry with the same event ids
+// queues only what is missing); the other requests of the call are not
+// failed with it.
 
 // commitBatch is the most events one script call carries.
 const commitBatch = 512
@@ -91,8 +97,25 @@ func (e *Engine) runCommit(batch []*ingestReq, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	queued, err := e.st.Enqueue(ctx, evs, e.cfg.IdempotencyTTL)
 	cancel()
-	for _, r := range batch {
-		r.done <- err
+	var partial *store.PartialError
+	if !errors.As(err, &partial) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	} else {
+		// On a cluster some partitions' events went in: only the requests
+		// that had an event in a failed partition fail.
+		i := 0
+		for _, r := range batch {
+			var rerr error
+			for range r.evs {
+				if partial.Failed[i] {
+					rerr = partial.Err
+				}
+				i++
+			}
+			r.done <- rerr
+		}
 	}
 	var q int
 	for _, ok := range queued {

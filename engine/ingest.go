@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -24,12 +25,39 @@ var ErrUnavailable = store.ErrUnavailable
 
 var b32 = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// NewEventID returns a new time-ordered event id, "evt_" + 26 characters.
+// NewEventID returns a new time-ordered event id, "evt_" + 26 characters:
+// 48 bits of milliseconds and 80 random bits. Within one process the ids
+// are monotonic (an id of the same millisecond as the last is the last plus
+// one, as ULID's monotonic mode does), so ids generated in one request sort
+// in the request's order, which is how the history orders events of
+// different partitions accepted in the same millisecond.
 func NewEventID(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
+	lastID.Lock()
+	defer lastID.Unlock()
+	ms := uint64(max(now.UnixMilli(), 0))
+	b := &lastID.b
+	if ms > lastID.ms || !lastID.set {
+		lastID.ms, lastID.set = ms, true
+		binary.BigEndian.PutUint64(b[:8], ms<<16)
+		_, _ = rand.Read(b[6:])
+		b[6] &= 0x7f // room to count up within the millisecond
+	} else {
+		for i := 15; i >= 6; i-- { // the last id plus one
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		}
+	}
 	return "evt_" + b32.EncodeToString(b[:])
+}
+
+// lastID is the last id NewEventID made.
+var lastID struct {
+	sync.Mutex
+	b   [16]byte
+	ms  uint64
+	set bool
 }
 
 // Ingest queues events in one round trip and returns their ids. An event with

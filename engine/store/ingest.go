@@ -128,7 +128,10 @@ return out
 // Enqueue appends events to the events streams of their partitions (one
 // script call on a single Redis, one per partition on a cluster) and
 // reports, per event, whether it was queued (false: a duplicate id). The
-// idempotency key and the snapshot of an event live in its partition.
+// idempotency key and the snapshot of an event live in its partition. On a
+// single Redis the call is all or nothing; on a cluster each partition's
+// share is, and a failure of some is a *PartialError saying which events
+// were not queued.
 func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Duration) ([]bool, error) {
 	type group struct {
 		blk   block
@@ -169,13 +172,20 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 		g.blk.keys = append(g.blk.keys, streamEvents.wait(s.parts[p]))
 		blocks[j] = g.blk
 	}
-	res, err := s.runBlocks(ctx, ingestScript, blocks)
-	if err != nil {
-		return nil, err
-	}
+	res, errs := s.runBlocksEach(ctx, ingestScript, blocks)
 	out := make([]bool, len(evs))
+	var partial *PartialError
 	for j, p := range order {
 		g := groups[p]
+		if errs[j] != nil {
+			if partial == nil {
+				partial = &PartialError{Err: errs[j], Failed: make([]bool, len(evs))}
+			}
+			for _, i := range g.index {
+				partial.Failed[i] = true
+			}
+			continue
+		}
 		r, _ := res[j].([]any)
 		if len(r) != len(g.index) {
 			return nil, fmt.Errorf("store: ingest answered %d results for %d events", len(r), len(g.index))
@@ -185,8 +195,24 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 			out[i] = n == 1
 		}
 	}
+	if partial != nil {
+		return out, partial
+	}
 	return out, nil
 }
+
+// PartialError is Enqueue's error when some partitions' events were queued
+// and others' were not (on a cluster, a master failing): Failed tells which
+// events were not.
+type PartialError struct {
+	Err    error
+	Failed []bool
+}
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure (ErrUnavailable for Redis's own).
+func (e *PartialError) Unwrap() error { return e.Err }
 
 func eventEntries(pm []partMsgs) []EventEntry {
 	n := 0

@@ -193,10 +193,24 @@ return out
 }
 
 // runBlocks runs a block script over blocks and returns each block's
-// result, in the blocks' order.
+// result, in the blocks' order; any block's failure fails the call.
 func (s *Store) runBlocks(ctx context.Context, sc *redis.Script, blocks []block) ([]any, error) {
+	res, errs := s.runBlocksEach(ctx, sc, blocks)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// runBlocksEach runs a block script over blocks and returns each block's
+// result or error: on a cluster one partition's master may fail while the
+// others' calls went through.
+func (s *Store) runBlocksEach(ctx context.Context, sc *redis.Script, blocks []block) ([]any, []error) {
+	out, errs := make([]any, len(blocks)), make([]error, len(blocks))
 	if len(blocks) == 0 {
-		return nil, nil
+		return out, errs
 	}
 	pack := func(bs []block) ([]string, []any) {
 		nk, na := 0, 1
@@ -213,16 +227,22 @@ func (s *Store) runBlocks(ctx context.Context, sc *redis.Script, blocks []block)
 		}
 		return keys, args
 	}
+	fail := func(err error) ([]any, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return out, errs
+	}
 	if !s.cluster || len(blocks) == 1 {
 		keys, args := pack(blocks)
 		res, err := sc.Run(ctx, s.rdb, keys, args...).Slice()
 		if err != nil {
-			return nil, unavailable(err)
+			return fail(unavailable(err))
 		}
 		if len(res) != len(blocks) {
-			return nil, fmt.Errorf("store: a script answered %d results for %d blocks", len(res), len(blocks))
+			return fail(fmt.Errorf("store: a script answered %d results for %d blocks", len(res), len(blocks)))
 		}
-		return res, nil
+		return res, errs
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(blocks))
@@ -231,22 +251,22 @@ func (s *Store) runBlocks(ctx context.Context, sc *redis.Script, blocks []block)
 		cmds[i] = sc.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx)
-	out := make([]any, len(blocks))
 	for i, c := range cmds {
 		res, err := c.Slice()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			keys, args := pack(blocks[i : i+1])
 			res, err = sc.Run(ctx, s.rdb, keys, args...).Slice()
 		}
-		if err != nil {
-			return nil, unavailable(err)
+		switch {
+		case err != nil:
+			errs[i] = unavailable(err)
+		case len(res) != 1:
+			errs[i] = fmt.Errorf("store: a script answered %d results for 1 block", len(res))
+		default:
+			out[i] = res[0]
 		}
-		if len(res) != 1 {
-			return nil, fmt.Errorf("store: a script answered %d results for 1 block", len(res))
-		}
-		out[i] = res[0]
 	}
-	return out, nil
+	return out, errs
 }
 
 // eachPart runs one command per partition in one pipeline (one round trip
