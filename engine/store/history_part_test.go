@@ -150,7 +150,7 @@ func (b bundle) pages(t *testing.T, q store.HistoryQuery, size int) []string {
 // Before, by type, by asset and bounded by since; every event is found by
 // id; the length is the sum of the partitions'.
 func TestHistoryPartitions(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		if b.st.Partitions() != store.DefaultPartitions || store.DefaultPartitions != 16 {
 			t.Fatalf("%d partitions, want 16", b.st.Partitions())
@@ -236,7 +236,7 @@ func TestHistoryPartitions(t *testing.T) {
 // TestHistoryPartitionsCost: a page across 16 partitions takes a few
 // round trips (a pipeline across partitions a step), not one a partition.
 func TestHistoryPartitionsCost(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		evs := routeMany(t, b)
 		var trips atomic.Int64
@@ -281,7 +281,7 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // found in whichever partition's stream holds it, with a qualified entry;
 // delivery records are found in their event's partition.
 func TestUnroutedAndRecordsPartitions(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		var in []store.NewEvent
 		for i := range 20 {

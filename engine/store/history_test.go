@@ -163,7 +163,7 @@ func (b bundle) sizes(t *testing.T) []int64 {
 // to its new place (its old record, in another partition, is left to the
 // trim but never listed).
 func TestHistory(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		rb := historyBatch(t, b, [3]string{"e1", "ASSET_ADDED", "u1"}, [3]string{"e2", "ASSET_ADDED", "u2"},
 			[3]string{"e3", "ASSET_MOVED", "u1"}, [3]string{"e4", "PROJECT_ADDED", ""}, [3]string{"e5", "ASSET_MOVED", "u1"})
@@ -219,7 +219,7 @@ func TestHistory(t *testing.T) {
 // most its share of the cap, and nothing received before the retention's
 // start; trimmed events leave no index entry behind.
 func TestHistoryBounds(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		rb := historyBatch(t, b, [3]string{"e1", "ASSET_ADDED", "u1"}, [3]string{"e2", "ASSET_ADDED", "u2"},
 			[3]string{"e3", "ASSET_MOVED", "u1"})
@@ -246,7 +246,7 @@ func TestHistoryBounds(t *testing.T) {
 // the figures and dropped with the webhook; an event still in the stream
 // is found by id.
 func TestRosterRuleErrorsUnrouted(t *testing.T) {
-	each(t, func(t *testing.T, b bundle) {
+	eachParts(t, func(t *testing.T, b bundle) {
 		b.cleanParts(t)
 		if err := b.st.PutWebhook(b.ctx, 7, []byte(`{}`)); err != nil {
 			t.Fatal(err)

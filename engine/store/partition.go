@@ -269,6 +269,27 @@ func (s *Store) runBlocksEach(ctx context.Context, sc *redis.Script, blocks []bl
 	return out, errs
 }
 
+// txEach runs fn's commands for every partition in MULTI: one transaction
+// for all on a single Redis, one per partition on a cluster (where a
+// transaction's keys must share a slot).
+func (s *Store) txEach(ctx context.Context, fn func(p redis.Pipeliner, k keys)) error {
+	if !s.cluster {
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range s.parts {
+				fn(p, k)
+			}
+			return nil
+		})
+		return unavailable(err)
+	}
+	for _, k := range s.parts {
+		if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error { fn(p, k); return nil }); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
+
 // eachPart runs one command per partition in one pipeline (one round trip
 // per node) and hands each partition's command to read, in order.
 func eachPart[C redis.Cmder](ctx context.Context, s *Store, cmd func(p redis.Pipeliner, k keys) C, read func(part int, c C) error) error {

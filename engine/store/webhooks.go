@@ -62,18 +62,17 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 		return ErrNotFound
 	}
 	w := itoa(id)
-	// One MULTI per slot on a cluster (go-redis splits it), one in all on a
-	// single Redis.
+	err = s.txEach(ctx, func(p redis.Pipeliner, k keys) {
+		p.Del(ctx, k.records(id), k.index(id), k.failedLog(id))
+		p.HDel(ctx, k.latest(), w)
+		p.HDel(ctx, k.qlen(), w)
+		p.HDel(ctx, k.rlen(), w)
+		p.HDel(ctx, k.ruleErrors(), w, w+":last")
+	})
+	if err != nil {
+		return err
+	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range s.parts {
-			p.Del(ctx, k.records(id))
-			p.Del(ctx, k.index(id))
-			p.Del(ctx, k.failedLog(id))
-			p.HDel(ctx, k.latest(), w)
-			p.HDel(ctx, k.qlen(), w)
-			p.HDel(ctx, k.rlen(), w)
-			p.HDel(ctx, k.ruleErrors(), w, w+":last")
-		}
 		p.HDel(ctx, s.k.health(), w)
 		p.Incr(ctx, s.k.rev())
 		return nil
