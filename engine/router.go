@@ -171,7 +171,7 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 	rc.entry, rc.eventID = m.Entry, ev.ID
 	rc.tr.begin(now, rc.roster, old != nil)
 	matched := e.match(st, evaluator, &ev, env, rc)
-	hist := store.HistoryEvent{Entry: m.Entry, ID: ev.ID, Type: ev.Type, AssetID: m.AssetID, Trace: rc.tr.end()}
+	hist := store.HistoryEvent{Entry: m.Entry, Order: m.Order, ID: ev.ID, Type: ev.Type, AssetID: m.AssetID, Trace: rc.tr.end()}
 	if hist.AssetID == "" {
 		hist.AssetID = ev.AssetID()
 	}
@@ -248,7 +248,7 @@ func (rc *routing) keepUnread(m store.EventEntry) bool {
 	if m.Asset != "" {
 		ev = withAsset(ev, m.Asset)
 	}
-	rc.b.History = append(rc.b.History, store.HistoryEvent{Entry: m.Entry, ID: m.ID, Type: m.Type, AssetID: m.AssetID,
+	rc.b.History = append(rc.b.History, store.HistoryEvent{Entry: m.Entry, Order: m.Order, ID: m.ID, Type: m.Type, AssetID: m.AssetID,
 		Trace: rc.tr.end(), Event: ev})
 	return true
 }

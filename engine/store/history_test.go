@@ -290,7 +290,10 @@ func TestRosterRuleErrorsUnrouted(t *testing.T) {
 		if p, want := store.PartOf(e.Entry), b.st.Partition("u9", ""); p != want || !strings.Contains(e.Entry, "/") {
 			t.Errorf("unrouted entry %q, want one of partition %d", e.Entry, want)
 		}
-		e.Entry = ""
+		if len(e.Order) != 14 {
+			t.Errorf("unrouted order %q", e.Order)
+		}
+		e.Entry, e.Order = "", ""
 		diff(t, "unrouted", e, store.EventEntry{ID: "q1", AssetID: "u9", Type: "ASSET_ADDED", Envelope: `{"id":"q1"}`, Asset: `{"uuid":"u9"}`})
 		if _, err := b.st.Unrouted(b.ctx, "e1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a routed event: %v, want ErrNotFound", err)

@@ -55,6 +55,9 @@ type EventEntry struct {
 	Asset    string // the asset's JSON, "" for none
 	Old      string // the asset's previous snapshot, "" for none
 	Flags    string // the kept flags merged into the asset, "" for none
+	// Order is the event's history key (see ingestScript), "" in entries
+	// written before it was kept (the stream id gives it then).
+	Order string
 }
 
 // ingestScript appends a batch of events to the events stream, swapping
@@ -63,23 +66,42 @@ type EventEntry struct {
 //
 // It runs per partition (blockScript): KEYS[1] the partition's events
 // stream; for event i: KEYS[2i] its idempotency key, KEYS[2i+1] its asset's
-// snapshot (the stream key stands in for unused ones); last, the stream's
-// wait flag. ARGV[1] n, ARGV[2] idempotency TTL (s), [3] and [4] the
-// doorbell's channel ("" for none) and message, rung when a reader left the
-// wait flag; for event i, from b = 4+8(i-1):
+// snapshot (the stream key stands in for unused ones); then the
+// partition's order mark and the stream's wait flag. ARGV[1] n, ARGV[2]
+// idempotency TTL (s), [3] and [4] the doorbell's channel ("" for none) and
+// message, rung when a reader left the wait flag, [5] the time of the call
+// (unix ms); for event i, from b = 5+9(i-1):
 // b+1 id, b+2 "1" to check idempotency, b+3 asset op ("", s, k, d), b+4 asset
-// JSON, b+5 envelope JSON, b+6 flags JSON, b+7 type, b+8 asset uuid.
+// JSON, b+5 envelope JSON, b+6 flags JSON, b+7 type, b+8 asset uuid, b+9
+// its index in the whole call (all partitions).
 // A snapshot is "<kept flags>\n<asset JSON>" (no flags: nothing before the
 // newline). With op k and kept flags, the asset is stored again with them as
 // its "markers". The entry holds t (type), e (envelope), a (asset),
-// o (previous asset), m (flags merged), i (event id) and u (asset uuid), so
-// that the router keeps the history of an event it does not route without
-// decoding it. Returns per event 1 (queued) or 0 (a duplicate id).
+// o (previous asset), m (flags merged), i (event id), u (asset uuid) and
+// k (its order, "<ms>-<x>"), so that the router keeps the history of an
+// event it does not route without decoding it.
+//
+// The order is what the history sorts events by (historyKey): the
+// call's time in ms (the same for every partition of the call, never below
+// the partition's last) and x, the
+// event's index in the call, raised above the partition's last x of the
+// same millisecond (the order mark "<ms>:<x>"). So events of one partition
+// are in stream order, and the events of one call, whatever their
+// partitions, in the call's order. Returns per event 1 (queued) or 0 (a duplicate id).
 var ingestScript = blockScript(`
 local n = tonumber(ARGV[1])
 local out = {}
+local ms = tonumber(ARGV[5])
+local lastms, lastx = 0, -1
+local hs = redis.call('GET', KEYS[#KEYS - 1])
+if hs then
+  local c = string.find(hs, ':', 1, true)
+  lastms, lastx = tonumber(string.sub(hs, 1, c - 1)), tonumber(string.sub(hs, c + 1))
+end
+if ms < lastms then ms = lastms end
+if ms > lastms then lastx = -1 end
 for i = 1, n do
-  local b = 4 + (i - 1) * 8
+  local b = 5 + (i - 1) * 9
   local ok = true
   if ARGV[b + 2] == '1' then
     ok = redis.call('SET', KEYS[2 * i], ARGV[b + 1], 'NX', 'EX', ARGV[2])
@@ -114,13 +136,17 @@ for i = 1, n do
       local nl = string.find(prev, '\n', 1, true)
       if nl then old = string.sub(prev, nl + 1) else old = prev end
     end
+    local x = tonumber(ARGV[b + 9])
+    if x <= lastx then x = lastx + 1 end
+    lastx = x
     redis.call('XADD', KEYS[1], '*', 't', ARGV[b + 7], 'e', ARGV[b + 5], 'a', asset, 'o', old, 'm', kept,
-      'i', ARGV[b + 1], 'u', ARGV[b + 8])
+      'i', ARGV[b + 1], 'u', ARGV[b + 8], 'k', ms .. '-' .. x)
     out[i] = 1
   else
     out[i] = 0
   end
 end
+redis.call('SET', KEYS[#KEYS - 1], ms .. ':' .. lastx)
 if ARGV[3] ~= '' and redis.call('DEL', KEYS[#KEYS]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return out
 `)
@@ -139,13 +165,14 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 	}
 	groups := map[int]*group{}
 	var order []int
+	now := time.Now().UnixMilli()
 	for i, ev := range evs {
 		p := s.Partition(ev.AssetID, ev.ID)
 		g := groups[p]
 		k := s.parts[p]
 		if g == nil {
 			ch, msg := s.ringArgs(streamEvents, p)
-			g = &group{blk: block{part: p, keys: []string{k.events()}, args: []any{0, int(idemTTL / time.Second), ch, msg}}}
+			g = &group{blk: block{part: p, keys: []string{k.events()}, args: []any{0, int(idemTTL / time.Second), ch, msg, now}}}
 			groups[p] = g
 			order = append(order, p)
 		}
@@ -162,14 +189,14 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 			op = ""
 		}
 		g.blk.keys = append(g.blk.keys, ik, ak)
-		g.blk.args = append(g.blk.args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID)
+		g.blk.args = append(g.blk.args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID, i)
 		g.index = append(g.index, i)
 	}
 	blocks := make([]block, len(order))
 	for j, p := range order {
 		g := groups[p]
 		g.blk.args[0] = len(g.index)
-		g.blk.keys = append(g.blk.keys, streamEvents.wait(s.parts[p]))
+		g.blk.keys = append(g.blk.keys, s.parts[p].order(), streamEvents.wait(s.parts[p]))
 		blocks[j] = g.blk
 	}
 	res, errs := s.runBlocksEach(ctx, ingestScript, blocks)
@@ -232,8 +259,12 @@ func eventEntries(pm []partMsgs) []EventEntry {
 }
 
 func eventEntry(id string, v map[string]any) EventEntry {
-	return EventEntry{Entry: id, ID: str(v["i"]), AssetID: str(v["u"]), Type: str(v["t"]), Envelope: str(v["e"]),
+	e := EventEntry{Entry: id, ID: str(v["i"]), AssetID: str(v["u"]), Type: str(v["t"]), Envelope: str(v["e"]),
 		Asset: str(v["a"]), Old: str(v["o"]), Flags: str(v["m"])}
+	if k := str(v["k"]); k != "" {
+		e.Order = entryKey(k)
+	}
+	return e
 }
 
 // ReadEvents reads new events of every partition for the router, waiting

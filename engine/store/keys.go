@@ -22,6 +22,7 @@ func (k keys) rlen() string         { return k.p + ":rlen" }
 func (k keys) latest() string       { return k.p + ":latest" }
 func (k keys) health() string       { return k.p + ":health" }
 func (k keys) bell() string         { return k.p + ":bell" }
+func (k keys) order() string        { return k.p + ":order" }
 func (k keys) lock(n string) string { return k.p + ":lock:" + n }
 func (k keys) asset(uuid string) string {
 	return k.p + ":asset:" + uuid

@@ -328,3 +328,44 @@ func sleeping(b bundle) bool {
 	}
 	return !strings.Contains(info, "blocked_clients:0\r")
 }
+
+// TestHistoryCapShared: with several partitions each keeps its share of
+// the history's cap (rounded up), the newest of its own, so the history
+// holds at most about the cap in all.
+func TestHistoryCapShared(t *testing.T) {
+	eachParts(t, func(t *testing.T, b bundle) {
+		const n, limit = 200, 32
+		if _, err := b.st.Enqueue(b.ctx, manyAssets(n, 1), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		var es []store.EventEntry
+		for len(es) < n {
+			got, err := b.st.ReadEvents(b.ctx, "r", n, time.Second)
+			if err != nil || len(got) == 0 {
+				t.Fatalf("read %d of %d: %v", len(es), n, err)
+			}
+			es = append(es, got...)
+		}
+		now := time.Now()
+		for i := 0; i < n; i += 50 {
+			rb := &store.RouteBatch{Consumer: "r", Minute: store.Minute(now), Retention: time.Hour, Now: now,
+				HistoryCap: limit, HistoryRetention: time.Hour}
+			for _, e := range es[i : i+50] {
+				rb.Entries = append(rb.Entries, e.Entry)
+				rb.History = append(rb.History, store.HistoryEvent{Entry: e.Entry, Order: e.Order, ID: e.ID, Type: e.Type,
+					AssetID: e.AssetID, Trace: []byte("t"), Event: []byte(`{}`)})
+			}
+			if _, err := b.st.Route(b.ctx, rb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total, err := b.st.HistoryLen(b.ctx)
+		if err != nil || total > limit || total < limit/2 {
+			t.Errorf("history holds %d (%v), want at most %d and about that", total, err, limit)
+		}
+		newest, err := b.st.History(b.ctx, store.HistoryQuery{Limit: 1})
+		if err != nil || len(newest) != 1 || newest[0].ID != "e00199" {
+			t.Errorf("newest kept: %+v %v", newest, err)
+		}
+	})
+}

@@ -51,7 +51,10 @@ type RouteBatch struct {
 
 // HistoryEvent is one event as the history keeps it.
 type HistoryEvent struct {
-	Entry   string // the stream entry it came from, which also gives its received time and order
+	Entry string // the stream entry it came from
+	// Order is the event's EventEntry.Order, its received time and place
+	// in the history; "" takes them from Entry.
+	Order   string
 	ID      string
 	Type    string
 	AssetID string // "" for none
@@ -438,7 +441,10 @@ func (s *Store) routeBlock(p int, b *RouteBatch) block {
 	oldest := historyKey(b.Now.Add(-b.HistoryRetention).UnixMilli(), 0)
 	args = append(args, len(hist), oldest, b.HistoryCap, len(hist)+historyTrimBudget)
 	for _, h := range hist {
-		key := entryKey(h.Entry)
+		key := h.Order
+		if key == "" {
+			key = entryKey(h.Entry)
+		}
 		am := ""
 		if h.AssetID != "" {
 			am = member(h.AssetID, key, h.ID)

@@ -150,7 +150,10 @@ func TestEnqueueSnapshots(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range es {
-			es[i].Entry = ""
+			if es[i].Order == "" || (i > 0 && es[i].Order <= es[i-1].Order) {
+				t.Errorf("entry %d order %q after %q", i, es[i].Order, es[max(i-1, 0)].Order)
+			}
+			es[i].Entry, es[i].Order = "", ""
 		}
 		diff(t, "entries", es, []store.EventEntry{
 			{ID: "e1", AssetID: "u1", Type: "ASSET_ADDED", Envelope: `{"id":"e1"}`, Asset: `{"uuid":"u1","v":1}`},

@@ -36,6 +36,8 @@ const (
 type Options struct {
 	Backend redistest.Backend // default Embedded
 	Engine  engine.Config     // Box, Logger and (when Actions.Version is empty) Actions.AllowPrivate are filled in
+	// Partitions is the store's number of partitions (0: store.DefaultPartitions).
+	Partitions int
 	Extra   []func(*api.Server)
 	MaxBody int64
 }
@@ -77,7 +79,11 @@ func New(t testing.TB, o Options) *Harness {
 		cfg.Actions.AllowPrivate, cfg.Actions.Version = true, "test"
 		cfg.Actions.Transport = LoopbackOnly()
 	}
-	eng, err := engine.New(store.New(rdb, prefix), cfg)
+	parts := o.Partitions
+	if parts <= 0 {
+		parts = store.DefaultPartitions
+	}
+	eng, err := engine.New(store.NewPartitioned(rdb, prefix, parts), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
