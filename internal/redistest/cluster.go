@@ -122,14 +122,33 @@ func NewCluster() (*Cluster, error) {
 	}
 }
 
-// replicasInSync reports whether there are three replicas and each has
+// replicasInSync reports whether there are three replicas, each has
 // finished its first synchronisation with its master (a replica that never
-// synchronised refuses to take over: Kill needs them in sync).
+// synchronised refuses to take over: Kill needs them in sync), and every
+// node sees them as replicas (until gossip has told it, a node lists a
+// replica as a master without slots).
 func (c *Cluster) replicasInSync(ctx context.Context) bool {
 	n := 0
 	for _, a := range c.Addrs {
 		info, err := c.node(a).Info(ctx, "replication").Result()
 		if err != nil {
+			return false
+		}
+		text, err := c.node(a).ClusterNodes(ctx).Result()
+		if err != nil {
+			return false
+		}
+		nodes, err := parseNodes(text)
+		if err != nil {
+			return false
+		}
+		masters := 0
+		for _, n := range nodes {
+			if n.Master {
+				masters++
+			}
+		}
+		if len(nodes) != len(c.Addrs) || masters != len(c.Addrs)/2 {
 			return false
 		}
 		if strings.Contains(info, "role:slave") {
