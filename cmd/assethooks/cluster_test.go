@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/assethooks/assethooks/internal/redistest"
 )
@@ -518,4 +523,35 @@ func poll(within time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
 	}
 	return true
+}
+
+// unreachable tells a failure to reach Redis from an answer of Redis: only
+// the first asks the cluster client for a fresh slot map.
+func TestUnreachable(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{redis.Nil, false},
+				{refused, true},
+		{fmt.Errorf("store: %w", refused), true},
+		{io.EOF, true},
+		{context.DeadlineExceeded, true},
+		{context.Canceled, false},
+	} {
+		if got := unreachable(tt.err); got != tt.want {
+			t.Errorf("unreachable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	// An error Redis answered (an unknown command here; MOVED, NOSCRIPT or
+	// a script's error alike).
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	if err := rdb.Do(context.Background(), "NOSUCHCOMMAND").Err(); err == nil || unreachable(err) {
+		t.Errorf("unreachable(%v) = true, want false", err)
+	}
 }
