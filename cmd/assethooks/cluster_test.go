@@ -536,7 +536,7 @@ func TestUnreachable(t *testing.T) {
 	}{
 		{nil, false},
 		{redis.Nil, false},
-				{refused, true},
+		{refused, true},
 		{fmt.Errorf("store: %w", refused), true},
 		{io.EOF, true},
 		{context.DeadlineExceeded, true},
