@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 FUZZTIME ?= 20000x
 PKG ?= ./...
 
-.PHONY: run build test vet race fuzz bench bench-micro tidy clean
+.PHONY: run build test vet race fuzz bench bench-cluster bench-micro tidy clean
 
 ## run: build bin/assethooks, then start it on the embedded default and print how to call it.
 ## The binary replaces the recipe's shell (exec), so Ctrl-C stops it and make exits 0.
@@ -41,6 +41,18 @@ fuzz:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./cmd/loadbench $(BENCHFLAGS)
+
+## bench-cluster: the load program with 1, 2 and 3 engine processes, each on the single Redis at 127.0.0.1:6379
+## and on a Redis Cluster it starts itself (3 masters, 3 replicas on loopback; needs redis-server and redis-cli),
+## with each master's share of keys and commands. On a 2-core machine this shows the cost per delivery, not a speed-up.
+## (BENCHFLAGS passes flags to every run, e.g. make bench-cluster BENCHFLAGS='-events 5000 -scenarios single,batch')
+bench-cluster:
+	@set -e; for p in 1 2 3; do \
+		echo "make bench-cluster: $$p process(es), single Redis" >&2; \
+		$(GO) run ./cmd/loadbench -procs $$p $(BENCHFLAGS); \
+		echo "make bench-cluster: $$p process(es), Redis Cluster" >&2; \
+		$(GO) run ./cmd/loadbench -cluster -procs $$p $(BENCHFLAGS); \
+	done
 
 ## bench-micro: Go benchmarks of the hot paths and the in-process pipeline (embedded and real Redis)
 bench-micro:

@@ -64,8 +64,9 @@ type child struct {
 	done chan struct{}
 }
 
-// serveChild starts the binary with the test's settings and waits for /healthz.
-func serveChild(t *testing.T, addr, redisURL, prefix string) *child {
+// serveChild starts the binary with the test's settings (env, KEY=value,
+// adds to them or overrides them) and waits for /healthz.
+func serveChild(t *testing.T, addr, redisURL, prefix string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
@@ -79,6 +80,7 @@ func serveChild(t *testing.T, addr, redisURL, prefix string) *child {
 		"ASSETHOOKS_WORKERS=64",
 		"ASSETHOOKS_LOG_LEVEL=warn",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	c := &child{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: c.logs}, &lockedWriter{w: c.logs}
 	if err := cmd.Start(); err != nil {

@@ -350,16 +350,14 @@ func serve(args []string, out io.Writer) error {
 }
 
 // connect opens a client for a redis:// or rediss:// URL; a URL with addr=
-// parameters opens a Redis Cluster client.
+// parameters opens a Redis Cluster client (see clusterClient).
 func connect(u string) (redis.UniversalClient, error) {
 	if strings.Contains(u, "addr=") {
 		o, err := redis.ParseClusterURL(u)
 		if err != nil {
 			return nil, err
 		}
-		o.ContextTimeoutEnabled = true
-		o.PoolSize = max(o.PoolSize, 64)
-		return redis.NewClusterClient(o), nil
+		return clusterClient(o), nil
 	}
 	o, err := redis.ParseURL(u)
 	if err != nil {
@@ -368,6 +366,77 @@ func connect(u string) (redis.UniversalClient, error) {
 	o.ContextTimeoutEnabled = true
 	o.PoolSize = max(o.PoolSize, 64)
 	return redis.NewClient(o), nil
+}
+
+// clusterStateInterval bounds how old the cluster client's map of slots
+// to masters may grow before a command makes it ask for a new one (go-redis
+// waits 60 s by default).
+const clusterStateInterval = 2 * time.Second
+
+// clusterClient opens a Redis Cluster client that follows a failover at
+// once.
+//
+// go-redis sends each command to the master its map of slots names, and
+// refreshes that map only on a MOVED, ASK or READONLY answer or once the map
+// is older than ClusterStateReloadInterval (60 s by default). A master that
+// was killed answers nothing, so after its replica took over the client kept
+// dialling the dead address for its slots until the next periodic refresh:
+// every request touching those slots failed, and the API answered 503 long
+// after the promotion. Here any failure that is not an answer of Redis
+// (refused dial, broken connection, timeout) asks for a refresh of the map
+// (go-redis runs one at a time, at most one per 200 ms), so the first
+// command after the promotion that still fails brings the new master in,
+// and the map is refreshed every clusterStateInterval besides. Reads stay
+// on the masters (no ReadOnly, RouteRandomly or RouteByLatency): the
+// streams' consumer groups must read what was just written.
+func clusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
+	o.ContextTimeoutEnabled = true
+	o.PoolSize = max(o.PoolSize, 64)
+	if o.ClusterStateReloadInterval == 0 {
+		o.ClusterStateReloadInterval = clusterStateInterval
+	}
+	cc := redis.NewClusterClient(o)
+	cc.AddHook(reloadOnFailure{cc: cc})
+	return cc
+}
+
+// reloadOnFailure asks the cluster client for a fresh map of slots after a
+// command or pipeline failed other than by an answer of Redis.
+type reloadOnFailure struct{ cc *redis.ClusterClient }
+
+func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnFailure) check(ctx context.Context, err error) {
+	if unreachable(err) && !errors.Is(ctx.Err(), context.Canceled) {
+		h.cc.ReloadState(context.WithoutCancel(ctx))
+	}
+}
+
+// unreachable reports whether err says Redis could not be reached or did
+// not answer in time, rather than answering with an error (redis.Nil, a
+// script's error, MOVED, which go-redis follows itself).
+func unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var rerr redis.Error
+	return !errors.As(err, &rerr)
 }
 
 // waitRedis waits for Redis to answer, logging while it does not.

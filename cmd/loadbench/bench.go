@@ -16,6 +16,8 @@ import (
 // bench runs the scenarios against running engines.
 type bench struct {
 	cfg     config
+	prefix  string   // the run's key prefix
+	masters []string // on a cluster, the masters' addresses
 	mon     *monitor
 	engines []*engine
 	tally   *tally
@@ -62,6 +64,7 @@ type delta struct {
 	engineCPU, selfCPU, redisCPU time.Duration
 	calls                        map[string]int64 // per command, loadbench's own INFO calls taken out
 	commands                     int64
+	perMaster                    map[string]int64 // per master, its calls but INFO
 }
 
 func diff(before, after snapshot) delta {
@@ -70,6 +73,10 @@ func diff(before, after snapshot) delta {
 		selfCPU:   ticksToDuration(after.self - before.self),
 		redisCPU:  after.redis.cpu - before.redis.cpu,
 		calls:     callsDelta(before.redis, after.redis),
+		perMaster: map[string]int64{},
+	}
+	for addr, n := range after.redis.perMaster {
+		d.perMaster[addr] = n - before.redis.perMaster[addr]
 	}
 	// The INFO of the first snapshot and any command loadbench sent in
 	// between were counted by the server; the second INFO was not yet.
@@ -124,6 +131,39 @@ type row struct {
 	engineCPU, redisCPU           time.Duration // per delivery
 	commands                      float64       // per delivery
 	rssKB                         int64
+	masters                       []masterShare // on a cluster: each master's share
+}
+
+// masterShare is one master's share of a scenario: the run's keys it holds
+// at the end, and the commands it served during the scenario.
+type masterShare struct {
+	addr     string
+	keys     int
+	commands int64
+	keysPct  float64
+	cmdsPct  float64
+}
+
+// shares computes each master's share of keys and commands, in the order
+// of masters.
+func shares(masters []string, keys map[string]int, commands map[string]int64) []masterShare {
+	var tk, tc float64
+	for _, m := range masters {
+		tk += float64(keys[m])
+		tc += float64(commands[m])
+	}
+	out := make([]masterShare, 0, len(masters))
+	for _, m := range masters {
+		s := masterShare{addr: m, keys: keys[m], commands: commands[m]}
+		if tk > 0 {
+			s.keysPct = 100 * float64(s.keys) / tk
+		}
+		if tc > 0 {
+			s.cmdsPct = 100 * float64(s.commands) / tc
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // scenario runs one scenario on the events lo ≤ seq < hi and returns its
@@ -201,6 +241,13 @@ func (b *bench) scenario(ctx context.Context, name string, lo, hi int) (row, []s
 		if kb, err := peakRSS(e.pid()); err == nil {
 			r.rssKB = max(r.rssKB, kb)
 		}
+	}
+	if b.mon.cluster != nil {
+		keys, err := b.mon.keysPerMaster(ctx, b.prefix)
+		if err != nil {
+			return row{}, nil, err
+		}
+		r.masters = shares(b.masters, keys, d.perMaster)
 	}
 
 	if st.refused > 0 {
@@ -309,6 +356,7 @@ type header struct {
 	machine, commit, redis, prefix string
 	procs, webhooks, matching      int
 	workers                        int
+	cluster                        bool
 	binary, command, settings      string
 	idle                           idleStats
 }
@@ -330,6 +378,9 @@ func (h header) print(w io.Writer) {
 	s := h.idle.span.Seconds()
 	fmt.Fprintf(w, "- idle, %.1f s before the scenarios: engine CPU %.1f%% of a core, Redis %s commands/s and CPU %.1f%% of a core (every client of that Redis)\n",
 		s, 100*h.idle.engineCPU.Seconds()/s, thousands(float64(h.idle.commands)/s), 100*h.idle.redisCPU.Seconds()/s)
+	if h.cluster {
+		fmt.Fprintln(w, "- on the cluster, Redis CPU is summed over its six nodes (the replicas replay what their masters write) and Redis commands over its three masters; the share of each master follows the table")
+	}
 	fmt.Fprintln(w, "- latency is from the start of the ingest request to the first arrival of each delivery at the receiver; CPU, RSS and Redis figures cover the scenario from its first send until the engines are idle again; CPU is summed over the engine processes, RSS is the largest process's peak")
 	fmt.Fprintln(w)
 }
@@ -382,4 +433,21 @@ func thousands(f float64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// printShares prints, for a cluster run, each master's share of the run's
+// keys (at the end of each scenario) and of the commands (during it).
+func printShares(w io.Writer, rows []row) {
+	if len(rows) == 0 || len(rows[0].masters) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| scenario | master | keys at the end | share of keys | commands served | share of commands |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: |")
+	for _, r := range rows {
+		for _, m := range r.masters {
+			fmt.Fprintf(w, "| %s | %s | %s | %.1f%% | %s | %.1f%% |\n", r.name, m.addr, thousands(float64(m.keys)),
+				m.keysPct, thousands(float64(m.commands)), m.cmdsPct)
+		}
+	}
+	fmt.Fprintln(w)
 }

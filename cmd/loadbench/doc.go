@@ -36,6 +36,17 @@
 // webhooks and the command line, so
 // the output can be pasted into BENCHMARKS.md as it is.
 //
+// With -cluster it starts a Redis Cluster of its own instead (three
+// masters with a replica each, six redis-server processes on free loopback
+// ports, made with redis-cli --cluster create; internal/redistest) and runs
+// the engines on it (ASSETHOOKS_REDIS_URL naming every node). Redis CPU is
+// then summed over the six nodes and Redis commands over the three masters
+// (a replica replays its master's), and a second table gives, per scenario
+// and master, its share of the run's keys at the end of the scenario and of
+// the commands served during it. The cluster is stopped and its files
+// removed at the end. `make bench-cluster` runs 1, 2 and 3 processes on
+// the single Redis and on the cluster.
+//
 // All traffic stays on loopback and is bounded in count and time (-wait
 // after the last send, -timeout for the whole run). loadbench stops the
 // engines it started on every exit path (SIGTERM, then SIGKILL) and deletes

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/assethooks/assethooks/internal/redistest"
 )
 
 // config is the run's settings, from the flags.
@@ -27,6 +29,7 @@ type config struct {
 	batchSize    int           // events per request in batch
 	batchClients int           // concurrent clients of batch
 	redisAddr    string        // host:port of the real Redis, loopback only
+	cluster      bool          // run on a Redis Cluster loadbench starts (redis-server and redis-cli needed)
 	procs        int           // engine processes on one Redis and prefix
 	webhooks     int           // webhooks created, all to the receiver
 	matching     int           // of them, those with no condition: the deliveries per event
@@ -51,6 +54,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.batchSize, "batch-size", 100, "events per request in the batch scenario (at most 1000)")
 	fs.IntVar(&c.batchClients, "batch-clients", 4, "concurrent clients of the batch scenario")
 	fs.StringVar(&c.redisAddr, "redis", "127.0.0.1:6379", "host:port of the Redis to run against (loopback only)")
+	fs.BoolVar(&c.cluster, "cluster", false, "start a Redis Cluster of 3 masters and 3 replicas on loopback (redis-server, redis-cli) and run on it instead of -redis")
 	fs.IntVar(&c.procs, "procs", 1, "engine processes sharing the Redis and prefix; requests go to them round-robin")
 	fs.IntVar(&c.webhooks, "webhooks", 1, "webhooks for ASSET_ADDED to the receiver, each at its own path")
 	matching := fs.Int("matching", -1, "how many of the -webhooks match every event (no condition); the rest have a condition no bench event meets (default: all)")
@@ -161,9 +165,28 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 	defer cancel()
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, "loadbench: "+format+"\n", args...) }
 
-	mon, redisVersion, err := openMonitor(ctx, cfg.redisAddr)
-	if err != nil {
-		return nil, err
+	redisURL, redisDesc := "redis://"+cfg.redisAddr+"/0", ""
+	var mon *monitor
+	var masters []string
+	if cfg.cluster {
+		logf("starting a Redis Cluster (3 masters, 3 replicas) on loopback")
+		cl, err := redistest.NewCluster()
+		if err != nil {
+			return nil, fmt.Errorf("-cluster: %w", err)
+		}
+		defer cl.Stop()
+		var version string
+		if mon, version, masters, err = openClusterMonitor(ctx, cl); err != nil {
+			return nil, err
+		}
+		redisURL = cl.URL()
+		redisDesc = fmt.Sprintf("Redis Cluster %s, 3 masters (%s) with a replica each, on loopback, started by loadbench", version, strings.Join(masters, ", "))
+	} else {
+		version, err := "", error(nil)
+		if mon, version, err = openMonitor(ctx, cfg.redisAddr); err != nil {
+			return nil, err
+		}
+		redisDesc = version + " at " + cfg.redisAddr
 	}
 	defer mon.close()
 
@@ -216,7 +239,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 	defer recv.stop()
 
 	key := "bench_" + randomHex(16)
-	env := engineEnv{redisURL: "redis://" + cfg.redisAddr + "/0", prefix: prefix, apiKey: key,
+	env := engineEnv{redisURL: redisURL, prefix: prefix, apiKey: key,
 		secretKey: "loadbench-secret-key-" + randomHex(16), workers: cfg.workers}
 	var engines []*engine
 	defer func() {
@@ -248,7 +271,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 	}
 	s := &sender{run: "b" + randomHex(4), client: client, urls: urls, key: key, start: start,
 		started: make([]int64, total), ok: make([]bool, total)}
-	b := &bench{cfg: cfg, mon: mon, engines: engines, tally: t, send: s, logf: logf}
+	b := &bench{cfg: cfg, prefix: prefix, masters: masters, mon: mon, engines: engines, tally: t, send: s, logf: logf}
 
 	idle, err := b.idle(ctx, time.Second)
 	if err != nil {
@@ -259,7 +282,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 		binary = cfg.binary + " (given; the commit is the working tree's)"
 	}
 	header{
-		machine: machine(), commit: commit, redis: redisVersion + " at " + cfg.redisAddr, prefix: prefix,
+		machine: machine(), commit: commit, redis: redisDesc, prefix: prefix, cluster: cfg.cluster,
 		procs: cfg.procs, webhooks: cfg.webhooks, matching: cfg.matching, workers: cfg.workers, binary: binary, command: cfg.command, settings: cfg.settings(),
 		idle: idle,
 	}.print(out)
@@ -282,6 +305,7 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 		notes = append(notes, note...)
 	}
 	fmt.Fprintln(out)
+	printShares(out, rows)
 	for _, n := range notes {
 		fmt.Fprintln(out, "- "+n)
 	}
@@ -300,7 +324,11 @@ func run(ctx context.Context, cfg config, out, progress io.Writer) (rows []row, 
 
 // settings spells out every setting, defaults included.
 func (c config) settings() string {
-	return fmt.Sprintf("-events %d -clients %d -batch-size %d -batch-clients %d -procs %d -webhooks %d -matching %d -workers %d -scenarios %s -rate %d -duration %s -wait %s",
+	cluster := ""
+	if c.cluster {
+		cluster = "-cluster "
+	}
+	return cluster + fmt.Sprintf("-events %d -clients %d -batch-size %d -batch-clients %d -procs %d -webhooks %d -matching %d -workers %d -scenarios %s -rate %d -duration %s -wait %s",
 		c.events, c.clients, c.batchSize, c.batchClients, c.procs, c.webhooks, c.matching, c.workers, strings.Join(c.scenarios, ","), c.rate, c.duration, c.wait)
 }
 

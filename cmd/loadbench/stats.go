@@ -72,6 +72,9 @@ type redisStats struct {
 	// calls is the number of calls per command (cmdstat_<name>), including
 	// the commands run by scripts.
 	calls map[string]int64
+	// perMaster is, on a cluster, each master's calls of every command but
+	// INFO (nil from parseInfo).
+	perMaster map[string]int64
 }
 
 // total is the number of calls of all commands.

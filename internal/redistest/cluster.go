@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +20,16 @@ import (
 // Cluster is a Redis Cluster of three masters and three replicas on
 // loopback, started by StartCluster for one test.
 type Cluster struct {
-	// Addrs are the six nodes' host:port.
+	// Addrs are the six nodes' host:port, in the order they were started
+	// (redis-cli made the first three masters, but a failover changes that:
+	// ask Masters).
 	Addrs []string
 	procs []*exec.Cmd
 	dir   string
+
+	mu      sync.Mutex
+	dead    []bool                   // per node: killed by Kill
+	clients map[string]*redis.Client // per node, made by node
 }
 
 // StartCluster starts six redis-server processes with cluster mode on free
@@ -77,11 +84,12 @@ func NewCluster() (*Cluster, error) {
 		}
 		cmd := exec.Command(server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--save", "", "--appendonly", "no", "--dir", node, "--logfile", filepath.Join(node, "log"))
+			"--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", node, "--logfile", filepath.Join(node, "log"))
 		if err := cmd.Start(); err != nil {
 			return fail(fmt.Errorf("redistest: start cluster node %d: %w", i, err))
 		}
 		c.procs = append(c.procs, cmd)
+		c.dead = append(c.dead, false)
 		c.Addrs = append(c.Addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
 	for _, a := range c.Addrs {
@@ -101,7 +109,8 @@ func NewCluster() (*Cluster, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		info, err := cc.ClusterInfo(ctx).Result()
 		ready := err == nil && strings.Contains(info, "cluster_state:ok") &&
-			cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }) == nil
+			cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }) == nil &&
+			c.replicasInSync(ctx)
 		cancel()
 		if ready {
 			return c, nil
@@ -111,6 +120,45 @@ func NewCluster() (*Cluster, error) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the cluster's own state, with a deadline
 	}
+}
+
+// replicasInSync reports whether there are three replicas, each has
+// finished its first synchronisation with its master (a replica that never
+// synchronised refuses to take over: Kill needs them in sync), and every
+// node sees them as replicas (until gossip has told it, a node lists a
+// replica as a master without slots).
+func (c *Cluster) replicasInSync(ctx context.Context) bool {
+	n := 0
+	for _, a := range c.Addrs {
+		info, err := c.node(a).Info(ctx, "replication").Result()
+		if err != nil {
+			return false
+		}
+		text, err := c.node(a).ClusterNodes(ctx).Result()
+		if err != nil {
+			return false
+		}
+		nodes, err := parseNodes(text)
+		if err != nil {
+			return false
+		}
+		masters := 0
+		for _, n := range nodes {
+			if n.Master {
+				masters++
+			}
+		}
+		if len(nodes) != len(c.Addrs) || masters != len(c.Addrs)/2 {
+			return false
+		}
+		if strings.Contains(info, "role:slave") {
+			if !strings.Contains(info, "master_link_status:up") || strings.Contains(info, "master_sync_in_progress:1") {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(c.Addrs)/2
 }
 
 // Client returns a cluster client of c, closed when the test ends.
@@ -123,8 +171,11 @@ func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 
 // Stop ends the cluster's processes and removes their files.
 func (c *Cluster) Stop() {
-	for _, p := range c.procs {
-		if p.Process != nil {
+	c.closeClients()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.procs {
+		if p.Process != nil && !c.dead[i] {
 			_ = p.Process.Kill()
 			_ = p.Wait()
 		}
