@@ -38,8 +38,8 @@ type Options struct {
 	Engine  engine.Config     // Box, Logger and (when Actions.Version is empty) Actions.AllowPrivate are filled in
 	// Partitions is the store's number of partitions (0: store.DefaultPartitions).
 	Partitions int
-	Extra   []func(*api.Server)
-	MaxBody int64
+	Extra      []func(*api.Server)
+	MaxBody    int64
 }
 
 // Harness is a running engine and API.
