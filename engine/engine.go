@@ -20,6 +20,9 @@ import (
 type Engine struct {
 	st  *store.Store
 	cfg Config
+	// troubleAt is when this process last met a Redis failure (unix ms):
+	// the reclaimer waits two lease renewals after it (see reclaimLoop).
+	troubleAt atomic.Int64
 
 	state atomic.Pointer[state]
 	// ruleLogged holds, per webhook, when a run-time rule error was last logged.

@@ -67,6 +67,7 @@ func (e *Engine) ownPendingEvents(ctx context.Context, handle func([]store.Event
 // trouble logs a Redis failure, recreates the consumer groups when Redis lost
 // them (a restart without persistence) and backs off, up to a second.
 func (e *Engine) trouble(ctx context.Context, what string, err error, fails int) {
+	e.troubleAt.Store(time.Now().UnixMilli())
 	if fails == 1 || fails%50 == 0 {
 		e.cfg.Logger.Warn("engine: redis trouble, retrying", "what", what, "err", err)
 	}
