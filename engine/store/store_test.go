@@ -216,7 +216,7 @@ func TestRouteOnce(t *testing.T) {
 		diff(t, "deliveries stream", b.xlen(t, ":deliveries"), int64(1))
 		diff(t, "qlen", b.hget(t, ":qlen", "7"), "1")
 		diff(t, "record", b.hget(t, ":wh:7:rec", "d-e1"), `{"status":"pending"}`)
-		ev, err := b.st.StoredEventAt(b.ctx, "e1", time.UnixMilli(1_700_000_000_000))
+		ev, err := b.st.StoredEventAt(b.ctx, b.st.Partition("", "e1"), "e1", time.UnixMilli(1_700_000_000_000))
 		diff(t, "stored event", string(ev), "body\n{}")
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +250,7 @@ func TestRouteTrimsIndex(t *testing.T) {
 		n, _ := b.rdb.ZCard(b.ctx, b.p+":wh:7:dlv").Result()
 		h, _ := b.rdb.HLen(b.ctx, b.p+":wh:7:rec").Result()
 		diff(t, "index and records after trim", []int64{n, h}, []int64{2, 2})
-		if _, err := b.st.Record(b.ctx, 7, "d-e1"); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := b.st.Record(b.ctx, 7, "d-e1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("oldest record after trim: %v, want ErrNotFound", err)
 		}
 	})
@@ -300,7 +300,7 @@ func TestCompleteOutcomes(t *testing.T) {
 		diff(t, "second record", res, []int64{-1})
 		diff(t, "counters after the duplicate", []string{b.hget(t, ":qlen", "7"), b.hget(t, ":rlen", "7")}, []string{"1", "1"})
 		// Promotion brings both back, messages without their counter mark.
-		n, err := b.st.Promote(b.ctx, time.UnixMilli(10), 100)
+		n, _, err := b.st.Promote(b.ctx, time.UnixMilli(10), 100)
 		if err != nil || n != 2 {
 			t.Fatalf("promote: %d %v", n, err)
 		}
