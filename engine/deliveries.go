@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/assethooks/assethooks/engine/store"
 	"github.com/assethooks/assethooks/internal/problem"
 )
 
@@ -17,66 +18,109 @@ type Deliveries struct{ e *Engine }
 func (e *Engine) Deliveries() Deliveries { return Deliveries{e} }
 
 // Log returns a webhook's success or failed log, newest first. The failed
-// log is a list of its own (capped at LogCap); the success log is read from
+// log is a list of its own in each partition (capped at LogCap in each),
+// merged here by the deliveries' last attempt; the success log is read from
 // the delivery records, which the delivery index caps at IndexCap.
 func (x Deliveries) Log(ctx context.Context, id int64, failed bool, limit int) ([]Delivery, error) {
 	e := x.e
 	if !failed {
 		return e.Deliveries().List(ctx, id, StatusSucceeded, limit, "")
 	}
-	raws, err := e.st.FailedLog(ctx, id, limit)
+	lists, err := e.st.FailedLog(ctx, id, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Delivery, 0, len(raws))
-	for _, raw := range raws {
-		var d Delivery
-		if json.Unmarshal([]byte(raw), &d) == nil {
-			out = append(out, d)
+	return mergeFailed(lists, limit), nil
+}
+
+// mergeFailed merges the partitions' failed logs (each newest first) into
+// one, newest first, up to limit: by the last attempt (the creation when
+// there was none), each partition's own order kept, ties to the lower
+// partition. Entries that do not decode are left out.
+func mergeFailed(lists [][]string, limit int) []Delivery {
+	parts := make([][]Delivery, len(lists))
+	for p, raws := range lists {
+		for _, raw := range raws {
+			var d Delivery
+			if json.Unmarshal([]byte(raw), &d) == nil {
+				d.part = p
+				parts[p] = append(parts[p], d)
+			}
 		}
 	}
-	return out, nil
+	at := func(d *Delivery) time.Time {
+		if d.LastAttempt != nil && !d.LastAttempt.At.IsZero() {
+			return d.LastAttempt.At.Time
+		}
+		return d.CreatedAt.Time
+	}
+	out := make([]Delivery, 0, limit)
+	heads := make([]int, len(parts))
+	for len(out) < limit {
+		best := -1
+		for p := range parts {
+			if heads[p] < len(parts[p]) && (best < 0 || at(&parts[p][heads[p]]).After(at(&parts[best][heads[best]]))) {
+				best = p
+			}
+		}
+		if best < 0 {
+			break
+		}
+		out = append(out, parts[best][heads[best]])
+		heads[best]++
+	}
+	return out
 }
 
 // List lists a webhook's deliveries newest first, optionally only
 // those in one status, up to limit, starting below the delivery before.
+// The listing merges every partition's index by creation, ties by id (see
+// store.RecordPos); it scans at most 20,000 deliveries.
 func (x Deliveries) List(ctx context.Context, id int64, status string, limit int, before string) ([]Delivery, error) {
 	e := x.e
-	// Paging goes by rank, not by score: many deliveries share a creation
-	// millisecond, and an exclusive score bound would skip them.
-	var offset int64
+	// Paging goes by position (creation and id), not by score alone: many
+	// deliveries share a creation millisecond, and an exclusive score
+	// bound would skip them.
+	var pos *store.RecordPos
 	if before != "" {
-		r, err := e.st.RecordRank(ctx, id, before)
+		p, err := e.st.RecordPosOf(ctx, id, before)
 		if errors.Is(err, ErrNotFound) {
 			return nil, problem.Invalid("before", before, "Unknown delivery id")
 		}
 		if err != nil {
 			return nil, err
 		}
-		offset = r + 1
+		pos = &p
 	}
 	out := make([]Delivery, 0, limit)
-	for scanned := 0; len(out) < limit && scanned < 20000; scanned += 500 {
-		recs, done, err := e.st.Records(ctx, id, offset, 500)
+	for scanned := 0; len(out) < limit && scanned < 20000; {
+		// Unfiltered, a page needs no more than it lacks; filtered, read on.
+		n := 500
+		if status == "" {
+			n = min(n, limit-len(out))
+		}
+		recs, next, err := e.st.Records(ctx, id, pos, n)
 		if err != nil {
 			return nil, err
 		}
-		offset += 500
-		for _, raw := range recs {
+		scanned += n
+		for _, r := range recs {
 			var d Delivery
-			if json.Unmarshal(raw, &d) != nil {
+			if json.Unmarshal(r.Record, &d) != nil {
 				continue
 			}
 			if status == "" || d.Status == status {
+				d.part = r.Part
 				out = append(out, d)
 				if len(out) == limit {
 					break
 				}
 			}
 		}
-		if done {
+		if next == nil {
 			break
 		}
+		pos = next
 	}
 	return out, nil
 }
@@ -108,7 +152,7 @@ func (x Deliveries) Retry(ctx context.Context, webhookID int64, id string) (*Del
 	switch d.Status {
 	case StatusRetrying:
 		// When it is not waiting it is being attempted right now.
-		if _, err := e.st.BringForward(ctx, id, now); err != nil {
+		if _, err := e.st.BringForward(ctx, d.part, id, now); err != nil {
 			return nil, err
 		}
 		d.NextAttemptAt = At(now)
@@ -122,7 +166,7 @@ func (x Deliveries) Retry(ctx context.Context, webhookID int64, id string) (*Del
 		return nil, err
 	}
 	mb, rec := resendOf(d, now)
-	if err := e.st.Resend(ctx, webhookID, id, mb, rec); err != nil {
+	if err := e.st.Resend(ctx, d.part, webhookID, id, mb, rec); err != nil {
 		return nil, err
 	}
 	e.aborts.remove(id)
@@ -159,7 +203,7 @@ func (x Deliveries) Abort(ctx context.Context, webhookID int64, id string) (*Del
 	d.NextAttemptAt = Time{}
 	d.LastAttempt = &Attempt{At: At(now), Error: "aborted by an admin"}
 	rec, _ := json.Marshal(d)
-	waiting, _, err := e.st.Abort(ctx, webhookID, id, rec, e.cfg.LogCap, now, e.cfg.RecordTTL)
+	waiting, _, err := e.st.Abort(ctx, d.part, webhookID, id, rec, e.cfg.LogCap, now, e.cfg.RecordTTL)
 	if err != nil {
 		return nil, err
 	}

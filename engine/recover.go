@@ -21,26 +21,29 @@ func (x Deliveries) Recover(ctx context.Context, webhookID int64, since, until t
 	}
 	const page = 500
 	queued := 0
-	for offset := 0; ; offset += page {
-		ids, recs, done, err := e.st.DeliveriesBetween(ctx, webhookID, since, until, offset, page)
+	var after *store.RecordPos
+	for {
+		recs, next, err := e.st.DeliveriesBetween(ctx, webhookID, since, until, after, page)
 		if err != nil {
 			return queued, err
 		}
 		var failed []*Delivery
 		var olds [][]byte
-		for i, raw := range recs {
+		for _, r := range recs {
 			var d Delivery
-			if json.Unmarshal(raw, &d) != nil || d.Status != StatusFailed || d.WebhookID != webhookID || d.ID != ids[i] {
+			if json.Unmarshal(r.Record, &d) != nil || d.Status != StatusFailed || d.WebhookID != webhookID || d.ID != r.ID {
 				continue
 			}
+			d.part = r.Part
 			failed = append(failed, &d)
-			olds = append(olds, raw)
+			olds = append(olds, r.Record)
 		}
 		n, err := x.requeue(ctx, webhookID, failed, olds)
 		queued += n
-		if err != nil || done {
+		if err != nil || next == nil {
 			return queued, err
 		}
+		after = next
 	}
 }
 
@@ -68,12 +71,10 @@ func (x Deliveries) requeue(ctx context.Context, webhookID int64, ds []*Delivery
 			continue // its event expired: nothing to send
 		}
 		msg, rec := resendOf(d, now)
-		items = append(items, store.Requeued{DeliveryID: d.ID, Old: olds[i], Message: msg, Record: rec})
+		items = append(items, store.Requeued{Part: d.part, DeliveryID: d.ID, Old: olds[i], Message: msg, Record: rec})
 	}
+	// On an error the store may still report some queued.
 	ok, err := e.st.Requeue(ctx, webhookID, items)
-	if err != nil {
-		return 0, err
-	}
 	n := 0
 	for i, q := range ok {
 		if q {
@@ -81,5 +82,5 @@ func (x Deliveries) requeue(ctx context.Context, webhookID int64, ds []*Delivery
 			e.aborts.remove(items[i].DeliveryID)
 		}
 	}
-	return n, nil
+	return n, err
 }

@@ -27,8 +27,8 @@ type ReplayResult struct {
 // Replay routes the stored events of [since, until] through a webhook's
 // current triggers, scopes, marker bindings and condition, and queues a
 // delivery for each match the webhook never had one for (the events it
-// missed while it was disabled, or while its rule was wrong); a dry run
-// only counts. Replaying twice queues nothing new: a delivery's id comes
+// missed while it was disabled, or while its rule was wrong), each in its
+// event's partition; a dry run only counts. Replaying twice queues nothing new: a delivery's id comes
 // from the event and the webhook, and the store queues it only when the
 // webhook has no record of it.
 //
@@ -75,10 +75,11 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 		defer func() { batch = batch[:0] }()
 		if dryRun {
 			ids := make([]string, len(batch))
+			parts := make([]int, len(batch))
 			for i, b := range batch {
-				ids[i] = b.DeliveryID
+				ids[i], parts[i] = b.DeliveryID, b.Part
 			}
-			have, err := e.st.HaveRecords(ctx, webhookID, ids)
+			have, err := e.st.HaveRecords(ctx, webhookID, parts, ids)
 			if err != nil {
 				return err
 			}
@@ -124,7 +125,7 @@ func (x Deliveries) Replay(ctx context.Context, webhookID int64, since, until ti
 		rec, _ := gojson.Marshal(&Delivery{ID: msg.D, EventID: ev.ID, EventType: ev.Type, WebhookID: webhookID,
 			Status: StatusPending, CreatedAt: At(now)})
 		d := store.Replayed{NewDelivery: store.NewDelivery{WebhookID: webhookID, DeliveryID: msg.D, Message: mb,
-			Record: rec, Created: msg.C}, EventID: ev.ID, Event: value}
+			Record: rec, Created: msg.C}, Part: e.st.Partition(partitionAsset(ev), ev.ID), EventID: ev.ID, Event: value}
 		if h.sendsDefault() && len(data) == 0 {
 			d.Body = c.encoded
 		}
@@ -189,6 +190,18 @@ func matchOne(h *hook, ev *event.Event, bound map[string]bool, evaluator *rules.
 		return nil, true
 	}
 	return b, true
+}
+
+// partitionAsset is the asset whose partition an event went to, as ingest
+// gives it to the store (store.NewEvent.AssetID, see Ingest): its asset's,
+// but none for an ASSET_SCHEDULED event (which reports a stored snapshot
+// and goes to the partition of its id). A replayed delivery goes to that
+// partition, with its event's other deliveries.
+func partitionAsset(ev *event.Event) string {
+	if ev.Type == event.AssetScheduled {
+		return ""
+	}
+	return ev.AssetID()
 }
 
 // later returns the later of two times.

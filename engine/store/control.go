@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,34 +12,23 @@ import (
 // a window) and replay (deliveries for the stored events of a window that a
 // webhook never had).
 
-// DeliveriesBetween returns up to n of a webhook's delivery ids and records
-// created in [from, until], oldest first, from the offset'th; ids whose
-// record is gone are skipped. done reports that the window has no more.
-func (s *Store) DeliveriesBetween(ctx context.Context, webhookID int64, from, until time.Time, offset, n int) (ids []string, recs [][]byte, done bool, err error) {
-	all, err := s.rdb.ZRangeByScore(ctx, s.k.index(webhookID), &redis.ZRangeBy{
-		Min: strconv.FormatInt(from.UnixMilli(), 10), Max: strconv.FormatInt(until.UnixMilli(), 10),
-		Offset: int64(offset), Count: int64(n)}).Result()
-	if err != nil {
-		return nil, nil, false, unavailable(err)
+// DeliveriesBetween returns up to n of a webhook's deliveries created in
+// [from, until], oldest first (by creation, then by id, across every
+// partition), after the place after (from the window's start when nil);
+// those whose record is gone are skipped. next is where the following page
+// starts (pass it as after), nil when the window has no more.
+func (s *Store) DeliveriesBetween(ctx context.Context, webhookID int64, from, until time.Time, after *RecordPos, n int) (recs []Listed, next *RecordPos, err error) {
+	l := listing{asc: true, from: itoa(from.UnixMilli()), end: itoa(until.UnixMilli())}
+	if after != nil {
+		l.from, l.id = itoa(after.Created), after.ID
 	}
-	if len(all) == 0 {
-		return nil, nil, true, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, s.k.records(webhookID), all...).Result()
-	if err != nil {
-		return nil, nil, false, unavailable(err)
-	}
-	for i, v := range vals {
-		if r, ok := v.(string); ok {
-			ids = append(ids, all[i])
-			recs = append(recs, []byte(r))
-		}
-	}
-	return ids, recs, len(all) < n, nil
+	return s.page(ctx, webhookID, l, n)
 }
 
 // Requeued is one finished delivery to attempt once more.
 type Requeued struct {
+	// Part is the partition it is in (that of its event).
+	Part       int
 	DeliveryID string
 	// Old is its record as read: it is queued only while the stored record
 	// is still exactly that, so two recovers never queue it twice.
@@ -48,64 +37,113 @@ type Requeued struct {
 	Record  []byte // its new record
 }
 
-// requeueScript queues finished deliveries of one webhook once more, each
-// only while its record is unchanged (compare and set), as Resend does one.
-// KEYS[1] deliveries stream, [2] rlen, [3] the webhook's records, [4]
-// aborted set, [5] abort counter. ARGV[1] webhook id, [2] n, then n
-// quadruples (delivery id, old record, message, new record).
-// Returns per item 1 when queued, 0 when its record had changed.
-var requeueScript = redis.NewScript(`
+// requeueScript queues finished deliveries of one webhook in one partition
+// once more, each only while its record is unchanged (compare and set), as
+// Resend does one. It runs per partition (blockScript): KEYS[1] deliveries
+// stream, [2] rlen, [3] the webhook's records, [4] the stream's wait flag.
+// ARGV[1] webhook id, [2] n, [3] and [4] the doorbell's channel and
+// message, then n quadruples (delivery id, old record, message, new
+// record). Returns per item 1 when queued, 0 when its record had changed.
+var requeueScript = blockScript(`
 local n, moved, out = tonumber(ARGV[2]), 0, {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 4
+  local b = 4 + (i - 1) * 4
   local did = ARGV[b + 1]
   out[i] = 0
   if redis.call('HGET', KEYS[3], did) == ARGV[b + 2] then
     redis.call('XADD', KEYS[1], '*', 'j', ARGV[b + 3])
     redis.call('HSET', KEYS[3], did, ARGV[b + 4])
-    redis.call('ZREM', KEYS[4], did)
     moved = moved + 1
     out[i] = 1
   end
 end
 if moved > 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], moved)
-  redis.call('INCR', KEYS[5])
+  if ARGV[3] ~= '' and redis.call('DEL', KEYS[4]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 end
 return out
 `)
 
-// Requeue queues one more attempt of finished deliveries of a webhook, in
-// one script call: each message goes to the stream counted as a retry, with
-// its new record, and any abort mark is dropped (the abort counter moves so
-// that every process forgets it). It reports which were queued.
+// Requeue queues one more attempt of finished deliveries of a webhook,
+// each in its partition (one script call on a single Redis, one per
+// partition on a cluster): each message goes to the stream counted as a
+// retry, with its new record, and then the abort marks of those queued are
+// dropped (the abort counter moves so that every process forgets them).
+// It reports which were queued.
+//
+// The marks are global, so they go in a second call, and only once the
+// compare and set has told which deliveries were queued: dropping the mark
+// of one not queued could drop an admin's abort of a delivery resent and
+// aborted meanwhile. Until the second call a requeued delivery may still
+// have its mark, as it may in the memory of every process until they poll
+// the abort counter; an error there is returned with what was queued.
 func (s *Store) Requeue(ctx context.Context, webhookID int64, items []Requeued) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 2, 2+4*len(items))
-	args[0], args[1] = webhookID, len(items)
-	for _, it := range items {
-		args = append(args, it.DeliveryID, it.Old, it.Message, it.Record)
+	type group struct {
+		blk   block
+		index []int
 	}
-	res, err := requeueScript.Run(ctx, s.rdb, []string{s.k.deliveries(), s.k.rlen(), s.k.records(webhookID),
-		s.k.aborted(), s.k.aborts()}, args...).Int64Slice()
+	groups := map[int]*group{}
+	var order []int
+	for i, it := range items {
+		p := s.partNo(it.Part)
+		g := groups[p]
+		if g == nil {
+			k := s.parts[p]
+			ch, msg := s.ringArgs(streamDeliveries, p)
+			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.rlen(), k.records(webhookID), streamDeliveries.wait(k)},
+				args: []any{webhookID, 0, ch, msg}}}
+			groups[p] = g
+			order = append(order, p)
+		}
+		g.blk.args = append(g.blk.args, it.DeliveryID, it.Old, it.Message, it.Record)
+		g.index = append(g.index, i)
+	}
+	blocks := make([]block, len(order))
+	for j, p := range order {
+		groups[p].blk.args[1] = len(groups[p].index)
+		blocks[j] = groups[p].blk
+	}
+	res, err := s.runBlocks(ctx, requeueScript, blocks)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	out := make([]bool, len(res))
-	for i, r := range res {
-		out[i] = r == 1
+	out := make([]bool, len(items))
+	var queued []string
+	for j, p := range order {
+		g := groups[p]
+		r, _ := res[j].([]any)
+		if len(r) != len(g.index) {
+			return nil, fmt.Errorf("store: requeue answered %d results for %d deliveries", len(r), len(g.index))
+		}
+		for x, i := range g.index {
+			if v, _ := r[x].(int64); v == 1 {
+				out[i] = true
+				queued = append(queued, items[i].DeliveryID)
+			}
+		}
+	}
+	if len(queued) > 0 {
+		if err := s.dropMarks(ctx, queued...); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
 
-// HaveRecords reports which of the delivery ids a webhook has a record of.
-func (s *Store) HaveRecords(ctx context.Context, webhookID int64, ids []string) ([]bool, error) {
+// HaveRecords reports which of the delivery ids a webhook has a record of,
+// id i looked up in partition parts[i] (that of its event).
+func (s *Store) HaveRecords(ctx context.Context, webhookID int64, parts []int, ids []string) ([]bool, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.BoolCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HExists(ctx, s.k.records(webhookID), id)
+		p := 0
+		if i < len(parts) {
+			p = parts[i]
+		}
+		cmds[i] = pipe.HExists(ctx, s.part(p).records(webhookID), id)
 	}
 	if len(ids) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -124,22 +162,28 @@ func (s *Store) HaveRecords(ctx context.Context, webhookID int64, ids []string) 
 // for as long as a routed event's).
 type Replayed struct {
 	NewDelivery
+	// Part is the partition of the event (Partition of its asset as
+	// Enqueue had it, and its id): the delivery and the stored event go
+	// there, as the router would have put them.
+	Part    int
 	EventID string
 	Event   []byte
 }
 
-// replayScript creates deliveries of one webhook that it never had: each
-// only when the webhook has no record of that delivery id, so a replay done
-// twice (or raced) queues nothing twice.
-// KEYS[1] deliveries stream, [2] qlen, [3] the webhook's records, [4] its
-// index, [5] the current minute's stored events. ARGV[1] webhook id, [2]
-// stored events TTL (s), [3] n, then n septets (delivery id, message, body,
-// record, created ms, event id, stored event).
+// replayScript creates deliveries of one webhook in one partition that it
+// never had: each only when the webhook has no record of that delivery id
+// there, so a replay done twice (or raced) queues nothing twice.
+// It runs per partition (blockScript): KEYS[1] deliveries stream, [2]
+// qlen, [3] the webhook's records, [4] its index, [5] the current minute's
+// stored events, [6] the stream's wait flag. ARGV[1] webhook id, [2]
+// stored events TTL (s), [3] n, [4] and [5] the doorbell's channel and
+// message, then n septets (delivery id, message, body, record, created ms,
+// event id, stored event).
 // Returns per item 1 when queued, 0 when it existed.
-var replayScript = redis.NewScript(`
+var replayScript = blockScript(`
 local n, made, out = tonumber(ARGV[3]), 0, {}
 for i = 1, n do
-  local b = 3 + (i - 1) * 7
+  local b = 5 + (i - 1) * 7
   local did, msg, body = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   out[i] = 0
   if redis.call('HEXISTS', KEYS[3], did) == 0 then
@@ -158,30 +202,61 @@ end
 if made > 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], made)
   redis.call('EXPIRE', KEYS[5], ARGV[2])
+  if ARGV[4] ~= '' and redis.call('DEL', KEYS[6]) == 1 then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 end
 return out
 `)
 
-// Replay queues the deliveries of a webhook that it has no record of, in
-// one script call, and reports which were queued; their events are stored
-// again in the minute of now, kept for retention.
+// Replay queues the deliveries of a webhook that it has no record of, each
+// in its event's partition (one script call on a single Redis, one per
+// partition on a cluster, each partition's share atomic), and reports
+// which were queued; their events are stored again in the minute of now
+// of their partition, kept for retention.
 func (s *Store) Replay(ctx context.Context, webhookID int64, now time.Time, retention time.Duration, items []Replayed) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 3, 3+7*len(items))
-	args[0], args[1], args[2] = webhookID, max(int64(retention/time.Second), 60), len(items)
-	for _, it := range items {
-		args = append(args, it.DeliveryID, it.Message, it.Body, it.Record, it.Created, it.EventID, it.Event)
+	type group struct {
+		blk   block
+		index []int
 	}
-	res, err := replayScript.Run(ctx, s.rdb, []string{s.k.deliveries(), s.k.qlen(), s.k.records(webhookID),
-		s.k.index(webhookID), s.k.stored(Minute(now))}, args...).Int64Slice()
+	groups := map[int]*group{}
+	var order []int
+	ttl := max(int64(retention/time.Second), 60)
+	for i, it := range items {
+		p := s.partNo(it.Part)
+		g := groups[p]
+		if g == nil {
+			k := s.parts[p]
+			ch, msg := s.ringArgs(streamDeliveries, p)
+			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.qlen(), k.records(webhookID), k.index(webhookID),
+				k.stored(Minute(now)), streamDeliveries.wait(k)}, args: []any{webhookID, ttl, 0, ch, msg}}}
+			groups[p] = g
+			order = append(order, p)
+		}
+		g.blk.args = append(g.blk.args, it.DeliveryID, it.Message, it.Body, it.Record, it.Created, it.EventID, it.Event)
+		g.index = append(g.index, i)
+	}
+	blocks := make([]block, len(order))
+	for j, p := range order {
+		groups[p].blk.args[2] = len(groups[p].index)
+		blocks[j] = groups[p].blk
+	}
+	res, err := s.runBlocks(ctx, replayScript, blocks)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	out := make([]bool, len(res))
-	for i, r := range res {
-		out[i] = r == 1
+	out := make([]bool, len(items))
+	for j, p := range order {
+		g := groups[p]
+		r, _ := res[j].([]any)
+		if len(r) != len(g.index) {
+			return nil, fmt.Errorf("store: replay answered %d results for %d deliveries", len(r), len(g.index))
+		}
+		for x, i := range g.index {
+			v, _ := r[x].(int64)
+			out[i] = v == 1
+		}
 	}
 	return out, nil
 }

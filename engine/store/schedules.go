@@ -435,11 +435,11 @@ func (s *Store) SetOnceMarks(ctx context.Context, id int64, marks map[string]str
 	return nil
 }
 
-// trimIndexScript drops a webhook's deliveries created before a cutoff:
-// their index entries and their records. KEYS[1] index, [2] records;
-// ARGV[1] the cutoff (unix ms, exclusive), [2] the most to drop. Returns
-// how many went.
-var trimIndexScript = redis.NewScript(`
+// trimIndexScript drops a webhook's deliveries created before a cutoff in
+// one partition: their index entries and their records. It runs per
+// partition (blockScript): KEYS[1] index, [2] records; ARGV[1] the cutoff
+// (unix ms, exclusive), [2] the most to drop. Returns how many went.
+var trimIndexScript = blockScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
 if #ids == 0 then return 0 end
 redis.call('ZREM', KEYS[1], unpack(ids))
@@ -448,28 +448,39 @@ return #ids
 `)
 
 // TrimDeliveryIndexes drops, for every webhook, the deliveries created
-// before cutoff (index entries and records), in bounded steps, and returns
-// how many went.
+// before cutoff (index entries and records) in every partition, in bounded
+// steps (each step one block script call over the partitions that still
+// have some to drop), and returns how many went.
 func (s *Store) TrimDeliveryIndexes(ctx context.Context, cutoff time.Time) (int64, error) {
 	ids, err := s.rdb.HKeys(ctx, s.k.webhooks()).Result()
 	if err != nil {
 		return 0, unavailable(err)
 	}
+	const step = 1000
 	var total int64
 	for _, id := range ids {
 		w, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
 			continue
 		}
-		for ctx.Err() == nil {
-			n, err := trimIndexScript.Run(ctx, s.rdb, []string{s.k.index(w), s.k.records(w)}, cutoff.UnixMilli(), 1000).Int64()
+		blocks := make([]block, len(s.parts))
+		for p, k := range s.parts {
+			blocks[p] = block{part: p, keys: []string{k.index(w), k.records(w)}, args: []any{cutoff.UnixMilli(), step}}
+		}
+		for len(blocks) > 0 && ctx.Err() == nil {
+			res, err := s.runBlocks(ctx, trimIndexScript, blocks)
 			if err != nil {
-				return total, unavailable(err)
+				return total, err
 			}
-			total += n
-			if n < 1000 {
-				break
+			more := blocks[:0]
+			for i, r := range res {
+				n, _ := r.(int64)
+				total += n
+				if n >= step {
+					more = append(more, blocks[i])
+				}
 			}
+			blocks = more
 		}
 	}
 	return total, nil
