@@ -99,7 +99,7 @@ func TestDiffTakesOutOwnCalls(t *testing.T) {
 		calls: map[string]int64{"xadd": 30, "info": 4, "get": 4, "evalsha": 5}}}
 	d := diff(before, after)
 	want := delta{engineCPU: 500 * time.Millisecond, selfCPU: 20 * time.Millisecond, redisCPU: 2 * time.Second,
-		calls: map[string]int64{"xadd": 20, "evalsha": 5}, commands: 25}
+		calls: map[string]int64{"xadd": 20, "evalsha": 5}, commands: 25, perMaster: map[string]int64{}}
 	if diff := cmp.Diff(want, d, cmp.AllowUnexported(delta{})); diff != "" {
 		t.Errorf("diff (-want +got):\n%s", diff)
 	}
