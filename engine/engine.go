@@ -23,6 +23,8 @@ type Engine struct {
 	// troubleAt is when this process last met a Redis failure (unix ms):
 	// the reclaimer waits two lease renewals after it (see reclaimLoop).
 	troubleAt atomic.Int64
+	// gaugesAt is when the queue gauges were last read (unix ms).
+	gaugesAt atomic.Int64
 
 	state atomic.Pointer[state]
 	// ruleLogged holds, per webhook, when a run-time rule error was last logged.

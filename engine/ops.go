@@ -24,6 +24,13 @@ func (e *Engine) reclaimLoop(ctx context.Context) {
 		if time.Since(time.UnixMilli(e.troubleAt.Load())) < 2*e.cfg.ClaimIdle/3 {
 			return
 		}
+		// One process a round: the take-over walks every partition, and
+		// XAUTOCLAIM would give each entry to one of them anyway.
+		ok, err := e.st.Lock(ctx, "reclaim", e.cfg.Consumer, max(e.cfg.ClaimEvery*3/4, time.Second))
+		if err != nil || !ok {
+			return
+		}
+		defer e.st.Unlock(context.WithoutCancel(ctx), "reclaim", e.cfg.Consumer)
 		e.reclaimEvents(ctx, evaluator)
 		e.reclaimDeliveries(ctx)
 		if n++; n%100 == 0 {
@@ -81,7 +88,10 @@ func (e *Engine) promoteLoop(ctx context.Context) {
 }
 
 func (e *Engine) promote(ctx context.Context) {
-	defer e.gauges(ctx)
+	if now := time.Now(); now.Sub(time.UnixMilli(e.gaugesAt.Load())) >= time.Second {
+		e.gaugesAt.Store(now.UnixMilli())
+		defer e.gauges(ctx)
+	}
 	ok, err := e.st.Lock(ctx, "promote", e.cfg.Consumer, max(e.cfg.PromoteEvery*3/4, time.Second))
 	if err != nil || !ok {
 		return
@@ -98,7 +108,8 @@ func (e *Engine) promote(ctx context.Context) {
 	}
 }
 
-// gauges sets the queue-length gauges from Redis.
+// gauges sets the queue-length gauges from Redis (summed over the
+// partitions; at most once a second).
 func (e *Engine) gauges(ctx context.Context) {
 	q, r, err := e.st.Gauges(ctx)
 	if err != nil {
