@@ -208,7 +208,7 @@ func (e *Engine) routeOne(st *state, evaluator *rules.Evaluator, m store.EventEn
 	hist.Event = full
 	b.History = append(b.History, hist)
 	if e.sampleDue(ev.Type, now) {
-		b.Samples = append(b.Samples, store.Sample{Entry: m.Entry, Type: ev.Type, Value: full})
+		b.Samples = append(b.Samples, store.Sample{Entry: m.Entry, Order: m.Order, Type: ev.Type, Value: full})
 	}
 	for _, r := range matched {
 		msg := message{D: deliveryID(ev.ID, r.hook.w.ID), W: r.hook.w.ID, E: ev.ID, T: ev.Type, C: now.UnixMilli(), X: r.data}

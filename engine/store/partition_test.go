@@ -369,3 +369,91 @@ func TestHistoryCapShared(t *testing.T) {
 		}
 	})
 }
+
+// TestScansAndSamplesAcrossPartitions: a schedule's snapshot walk finds
+// every asset of every partition exactly once (on a cluster, master after
+// master), the since() records and PutSnapshots land in the asset's
+// partition, and the samples of a type merge newest first.
+func TestScansAndSamplesAcrossPartitions(t *testing.T) {
+	eachParts(t, func(t *testing.T, b bundle) {
+		const n = 300
+		if _, err := b.st.Enqueue(b.ctx, manyAssets(n, 1), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.PutSnapshots(b.ctx, []store.SnapshotUpdate{{UUID: "asset-3", Asset: []byte(`{"uuid":"asset-3","put":1}`)},
+			{UUID: "extra", Asset: []byte(`{"uuid":"extra"}`), Flags: []byte(`["m"]`), HasFlags: true}}); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for cursor, steps := uint64(0), 0; ; steps++ {
+			got, next, err := b.st.ScanSnapshots(b.ctx, cursor, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for u := range got {
+				seen[u]++
+			}
+			if next == 0 || steps > 10000 {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != n+1 || seen["extra"] != 1 {
+			t.Errorf("scan found %d assets, want %d", len(seen), n+1)
+		}
+		for u, c := range seen {
+			if c > 2 { // SCAN may return a key twice while Redis resizes
+				t.Errorf("%s seen %d times", u, c)
+			}
+		}
+		snap, err := b.st.Snapshot(b.ctx, "asset-3")
+		if err != nil || string(snap) != `{"uuid":"asset-3","put":1}` {
+			t.Errorf("put snapshot: %s %v", snap, err)
+		}
+		at := time.UnixMilli(1_700_000_000_000)
+		if err := b.st.WriteSince(b.ctx, []store.SinceUpdate{{UUID: "asset-5", At: at.UnixMilli(), Paths: []string{"meta.x"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.MarkFirstSeen(b.ctx, []string{"asset-6"}, at); err != nil {
+			t.Fatal(err)
+		}
+		times, err := b.st.SinceTimes(b.ctx, []string{"asset-5", "asset-6", "asset-7"}, []string{"meta.x"})
+		if err != nil || times[0]["meta.x"] != at.UnixMilli() || times[1][store.SinceFirstSeen] != at.UnixMilli() || times[2] != nil {
+			t.Errorf("since times: %v %v", times, err)
+		}
+		pp := b.st.PartitionPrefix(b.st.Partition("asset-5", ""))
+		if n, _ := b.rdb.Exists(b.ctx, pp+":since:asset-5").Result(); n != 1 {
+			t.Errorf("since record not in the asset's partition %s", pp)
+		}
+		// Samples: routed in two batches of events of many partitions.
+		es := readEventsN(t, b, n)
+		now := time.Now()
+		for i := 0; i < 40; i += 20 {
+			rb := &store.RouteBatch{Consumer: "r", Minute: store.Minute(now), Retention: time.Hour, Now: now, SampleCap: 3}
+			for _, e := range es[i : i+20] {
+				rb.Entries = append(rb.Entries, e.Entry)
+				rb.Samples = append(rb.Samples, store.Sample{Entry: e.Entry, Order: e.Order, Type: e.Type, Value: []byte(e.ID)})
+			}
+			if _, err := b.st.Route(b.ctx, rb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		samples, err := b.st.Samples(b.ctx, "ASSET_ADDED", 3)
+		diff(t, "newest samples", []any{samples, err}, []any{[]string{"e00039", "e00038", "e00037"}, nil})
+	})
+}
+
+// readEventsN reads n new events of every partition.
+func readEventsN(t *testing.T, b bundle, n int) []store.EventEntry {
+	t.Helper()
+	var es []store.EventEntry
+	for len(es) < n {
+		got, err := b.st.ReadEvents(b.ctx, "r", n, time.Second)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("read %d of %d: %v", len(es), n, err)
+		}
+		es = append(es, got...)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
+	return es
+}

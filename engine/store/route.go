@@ -102,6 +102,7 @@ type NewDelivery struct {
 // Sample is one event kept as a sample of its type.
 type Sample struct {
 	Entry string // the stream entry it came from
+	Order string // its EventEntry.Order, by which samples of several partitions merge ("": from Entry)
 	Type  string
 	Value []byte
 }
@@ -435,7 +436,11 @@ func (s *Store) routeBlock(p int, b *RouteBatch) block {
 	args = append(args, len(b.Samples), max(b.SampleCap-1, 0))
 	for _, sm := range b.Samples {
 		v := make([]byte, 0, 15+len(sm.Value))
-		v = append(append(append(v, entryKey(sm.Entry)...), ' '), sm.Value...)
+		key := sm.Order
+		if key == "" {
+			key = entryKey(sm.Entry)
+		}
+		v = append(append(append(v, key...), ' '), sm.Value...)
 		args = append(args, sm.Entry, v)
 	}
 	oldest := historyKey(b.Now.Add(-b.HistoryRetention).UnixMilli(), 0)
