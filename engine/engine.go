@@ -115,12 +115,17 @@ func (e *Engine) Store() *store.Store { return e.st }
 // Metrics returns the engine's metrics.
 func (e *Engine) Metrics() *Metrics { return e.cfg.Metrics }
 
-// Start creates the consumer groups, loads the webhooks and starts the
+// Start checks that the deployment runs this store's number of partitions
+// (store.CheckPartitions), creates the consumer groups, loads the webhooks
+// and starts the
 // router, the workers, the scheduler and the reloader. They run until Stop or
 // until ctx ends; Redis being away is waited out, not fatal.
 func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("engine: already started")
+	}
+	if err := e.st.CheckPartitions(ctx); err != nil {
+		return err
 	}
 	if err := e.st.EnsureGroups(ctx); err != nil {
 		return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,6 +101,30 @@ func slot(s string) uint16 {
 		}
 	}
 	return crc % clusterSlots
+}
+
+// ErrPartitions is CheckPartitions' error when the deployment runs with
+// another number of partitions than this store.
+var ErrPartitions = errors.New("store: the deployment runs another number of partitions")
+
+// CheckPartitions records the store's number of partitions in the
+// deployment (P:partitions, set once) and fails with ErrPartitions when
+// the deployment was made with another: its events and records would be
+// looked for in the wrong partitions.
+func (s *Store) CheckPartitions(ctx context.Context) error {
+	key := s.k.p + ":partitions"
+	if err := s.rdb.SetNX(ctx, key, len(s.parts), 0).Err(); err != nil {
+		return unavailable(err)
+	}
+	v, err := s.rdb.Get(ctx, key).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	if v != len(s.parts) {
+		return fmt.Errorf("%w: this process has %d, the deployment (%s) %d; to change the number, let the queues drain, stop every process, DEL %s and start them all with the new one",
+			ErrPartitions, len(s.parts), key, v, key)
+	}
+	return nil
 }
 
 // Partitions is how many partitions the store's streams are split into.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -456,4 +457,22 @@ func readEventsN(t *testing.T, b bundle, n int) []store.EventEntry {
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
 	return es
+}
+
+// TestCheckPartitions: the first process records the number of partitions;
+// one started with another number is refused, with what to do.
+func TestCheckPartitions(t *testing.T) {
+	each(t, func(t *testing.T, b bundle) {
+		sixteen := store.NewPartitioned(b.rdb, b.p, 16)
+		if err := sixteen.CheckPartitions(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.NewPartitioned(b.rdb, b.p, 16).CheckPartitions(b.ctx); err != nil {
+			t.Errorf("the same number again: %v", err)
+		}
+		err := store.NewPartitioned(b.rdb, b.p, 8).CheckPartitions(b.ctx)
+		if !errors.Is(err, store.ErrPartitions) || !strings.Contains(err.Error(), "this process has 8, the deployment") {
+			t.Errorf("another number: %v", err)
+		}
+	})
 }
