@@ -31,3 +31,26 @@ func TestScheduleEventRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionsSetting: ASSETHOOKS_PARTITIONS is 16 by default, 1 to 1024;
+// a flag overrides it; anything else stops the start naming the variable.
+func TestPartitionsSetting(t *testing.T) {
+	t.Setenv("ASSETHOOKS_PARTITIONS", "") // restored afterwards
+	os.Unsetenv("ASSETHOOKS_PARTITIONS")
+	if s, err := load(nil); err != nil || s.partitions != 16 {
+		t.Fatalf("default: %d, %v; want 16", s.partitions, err)
+	}
+	t.Setenv("ASSETHOOKS_PARTITIONS", "4")
+	if s, err := load(nil); err != nil || s.partitions != 4 {
+		t.Errorf("4: %d, %v", s.partitions, err)
+	}
+	if s, err := load([]string{"-partitions", "1"}); err != nil || s.partitions != 1 {
+		t.Errorf("flag 1: %d, %v", s.partitions, err)
+	}
+	for _, bad := range []string{"0", "1025", "many", "-3", ""} {
+		t.Setenv("ASSETHOOKS_PARTITIONS", bad)
+		if _, err := load(nil); err == nil || !strings.Contains(err.Error(), "ASSETHOOKS_PARTITIONS") {
+			t.Errorf("%q: %v, want an error naming ASSETHOOKS_PARTITIONS", bad, err)
+		}
+	}
+}
