@@ -85,6 +85,7 @@ func NewCluster() (*Cluster, error) {
 		cmd := exec.Command(server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
 			"--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", node, "--logfile", filepath.Join(node, "log"))
+		cmd.SysProcAttr = nodeProcAttr()
 		if err := cmd.Start(); err != nil {
 			return fail(fmt.Errorf("redistest: start cluster node %d: %w", i, err))
 		}
