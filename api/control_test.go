@@ -27,10 +27,17 @@ func drained(t *testing.T, h *apitest.Harness) {
 	t.Helper()
 	redistest.Eventually(t, wait, func() bool {
 		ctx := context.Background()
-		p, err1 := h.Redis.XPending(ctx, h.Prefix+":deliveries", "workers").Result()
-		l, err2 := h.Redis.XLen(ctx, h.Prefix+":deliveries").Result()
-		z, err3 := h.Redis.ZCard(ctx, h.Prefix+":retry").Result()
-		return err1 == nil && err2 == nil && err3 == nil && p.Count == 0 && l == 0 && z == 0
+		st := h.Engine.Store()
+		for i := range st.Partitions() {
+			pp := st.PartitionPrefix(i)
+			p, err1 := h.Redis.XPending(ctx, pp+":deliveries", "workers").Result()
+			l, err2 := h.Redis.XLen(ctx, pp+":deliveries").Result()
+			z, err3 := h.Redis.ZCard(ctx, pp+":retry").Result()
+			if err1 != nil || err2 != nil || err3 != nil || p.Count != 0 || l != 0 || z != 0 {
+				return false
+			}
+		}
+		return true
 	}, "the queues drained")
 }
 

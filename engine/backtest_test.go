@@ -224,7 +224,7 @@ func testHistoryBoundedAndListed(t *testing.T, backend redistest.Backend) {
 
 	// An engine whose clock is two retentions ahead sees every event as
 	// expired, and its next batch trims them.
-	late := apitest.New(t, apitest.Options{Backend: backend, Engine: engine.Config{EventRetention: time.Hour,
+	late := apitest.New(t, apitest.Options{Backend: backend, Partitions: 1, Engine: engine.Config{EventRetention: time.Hour,
 		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}})
 	late.Send(map[string]any{"id": "old", "type": "ASSET_ADDED", "asset": map[string]any{"uuid": "z"}})
 	redistest.Eventually(t, wait, func() bool {
