@@ -404,8 +404,12 @@ func clusterClient(o *redis.ClusterOptions) *redis.ClusterClient {
 // command or pipeline failed other than by an answer of Redis.
 type reloadOnFailure struct{ cc *redis.ClusterClient }
 
+// DialHook leaves dialling alone (a failed dial fails the command, which
+// ProcessHook sees).
 func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessHook refreshes the slot map after a command failed other than by
+// an answer of Redis.
 func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
@@ -414,6 +418,7 @@ func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook does the same for pipelines.
 func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)

@@ -34,8 +34,10 @@ type monNode struct {
 // countHook counts every command a client sends.
 type countHook struct{ n *atomic.Int64 }
 
+// DialHook leaves dialling alone.
 func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessHook counts one command.
 func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.n.Add(1)
@@ -43,6 +45,7 @@ func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook counts a pipeline's commands.
 func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.n.Add(int64(len(cmds)))

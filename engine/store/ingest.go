@@ -236,6 +236,7 @@ type PartialError struct {
 	Failed []bool
 }
 
+// Error is the failure's message.
 func (e *PartialError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the failure (ErrUnavailable for Redis's own).
