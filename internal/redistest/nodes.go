@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/engine/store"
 )
 
 // What a test or cmd/loadbench needs to look inside the cluster: which
@@ -518,26 +520,5 @@ func cleanNode(ctx context.Context, rdb *redis.Client, pattern string) (int, err
 // Pattern is a SCAN pattern matching every key of the deployment whose
 // prefix is prefix ("{T}rest"), in every partition: the keys whose hash tag
 // is T itself or starts with "T:" (the partitions' tags, "{T:p3.17}").
-// It is what store.KeyPattern answers, for packages that do not import the
-// store.
-func Pattern(prefix string) string {
-	if !strings.HasPrefix(prefix, "{") {
-		return globEscape(prefix) + "*"
-	}
-	end := strings.IndexByte(prefix, '}')
-	if end < 2 {
-		return globEscape(prefix) + "*"
-	}
-	return "{" + globEscape(prefix[1:end]) + "[}:]*"
-}
-
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// It is store.KeyPattern, for the tests' and loadbench's convenience.
+func Pattern(prefix string) string { return store.KeyPattern(prefix) }

@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assethooks/assethooks/engine/store"
 )
 
 // Backend names which Redis a test runs on.
@@ -79,11 +80,7 @@ func Open(t testing.TB, b Backend) (redis.UniversalClient, string) {
 func Clean(rdb redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pattern := prefix + "*"
-	if strings.HasPrefix(prefix, "{") && strings.Contains(prefix, "}") {
-		// Every partition's keys: "{T}…" and "{T:p<i>.<k>}…".
-		pattern = prefix[:strings.IndexByte(prefix, '}')] + "[}:]*"
-	}
+	pattern := store.KeyPattern(prefix) // every partition's keys: "{T}…" and "{T:p<i>.<k>}…"
 	clean := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		pipe := rdb.Pipeline() // one DEL a key: on a cluster they are in many slots
