@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,49 +80,31 @@ func (s *Store) Requeue(ctx context.Context, webhookID int64, items []Requeued) 
 	if len(items) == 0 {
 		return nil, nil
 	}
-	type group struct {
-		blk   block
-		index []int
-	}
-	groups := map[int]*group{}
-	var order []int
+	g := newByPartition(1)
 	for i, it := range items {
 		p := s.partNo(it.Part)
-		g := groups[p]
-		if g == nil {
+		b := g.add(p, i, func() block {
 			k := s.parts[p]
 			ch, msg := s.ringArgs(streamDeliveries, p)
-			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.rlen(), k.records(webhookID), streamDeliveries.wait(k)},
-				args: []any{webhookID, 0, ch, msg}}}
-			groups[p] = g
-			order = append(order, p)
-		}
-		g.blk.args = append(g.blk.args, it.DeliveryID, it.Old, it.Message, it.Record)
-		g.index = append(g.index, i)
+			return block{part: p, keys: []string{k.deliveries(), k.rlen(), k.records(webhookID), streamDeliveries.wait(k)},
+				args: []any{webhookID, 0, ch, msg}}
+		})
+		b.args = append(b.args, it.DeliveryID, it.Old, it.Message, it.Record)
 	}
-	blocks := make([]block, len(order))
-	for j, p := range order {
-		groups[p].blk.args[1] = len(groups[p].index)
-		blocks[j] = groups[p].blk
-	}
-	res, err := s.runBlocks(ctx, requeueScript, blocks)
+	res, err := s.runBlocks(ctx, requeueScript, g.list())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]bool, len(items))
 	var queued []string
-	for j, p := range order {
-		g := groups[p]
-		r, _ := res[j].([]any)
-		if len(r) != len(g.index) {
-			return nil, fmt.Errorf("store: requeue answered %d results for %d deliveries", len(r), len(g.index))
+	err = g.each("requeue", res, func(i int, r int64) {
+		if r == 1 {
+			out[i] = true
+			queued = append(queued, items[i].DeliveryID)
 		}
-		for x, i := range g.index {
-			if v, _ := r[x].(int64); v == 1 {
-				out[i] = true
-				queued = append(queued, items[i].DeliveryID)
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(queued) > 0 {
 		if err := s.dropMarks(ctx, queued...); err != nil {
@@ -216,47 +197,25 @@ func (s *Store) Replay(ctx context.Context, webhookID int64, now time.Time, rete
 	if len(items) == 0 {
 		return nil, nil
 	}
-	type group struct {
-		blk   block
-		index []int
-	}
-	groups := map[int]*group{}
-	var order []int
+	g := newByPartition(2)
 	ttl := max(int64(retention/time.Second), 60)
 	for i, it := range items {
 		p := s.partNo(it.Part)
-		g := groups[p]
-		if g == nil {
+		b := g.add(p, i, func() block {
 			k := s.parts[p]
 			ch, msg := s.ringArgs(streamDeliveries, p)
-			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.qlen(), k.records(webhookID), k.index(webhookID),
-				k.stored(Minute(now)), streamDeliveries.wait(k)}, args: []any{webhookID, ttl, 0, ch, msg}}}
-			groups[p] = g
-			order = append(order, p)
-		}
-		g.blk.args = append(g.blk.args, it.DeliveryID, it.Message, it.Body, it.Record, it.Created, it.EventID, it.Event)
-		g.index = append(g.index, i)
+			return block{part: p, keys: []string{k.deliveries(), k.qlen(), k.records(webhookID), k.index(webhookID),
+				k.stored(Minute(now)), streamDeliveries.wait(k)}, args: []any{webhookID, ttl, 0, ch, msg}}
+		})
+		b.args = append(b.args, it.DeliveryID, it.Message, it.Body, it.Record, it.Created, it.EventID, it.Event)
 	}
-	blocks := make([]block, len(order))
-	for j, p := range order {
-		groups[p].blk.args[2] = len(groups[p].index)
-		blocks[j] = groups[p].blk
-	}
-	res, err := s.runBlocks(ctx, replayScript, blocks)
+	res, err := s.runBlocks(ctx, replayScript, g.list())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]bool, len(items))
-	for j, p := range order {
-		g := groups[p]
-		r, _ := res[j].([]any)
-		if len(r) != len(g.index) {
-			return nil, fmt.Errorf("store: replay answered %d results for %d deliveries", len(r), len(g.index))
-		}
-		for x, i := range g.index {
-			v, _ := r[x].(int64)
-			out[i] = v == 1
-		}
+	if err := g.each("replay", res, func(i int, r int64) { out[i] = r == 1 }); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -229,57 +228,32 @@ const healthyFor = time.Second
 // recovered from failures, or (fail, retry) the time (ms) of the first
 // failure since the last success; else 0.
 func (s *Store) Complete(ctx context.Context, consumer string, batch []Outcome, failedCap int, now time.Time) ([]int64, error) {
-	type group struct {
-		blk   block
-		index []int
-	}
-	groups := map[int]*group{}
-	var order []int
+	g := newByPartition(2)
 	for i, o := range batch {
-		p := 0
+		p, sid := 0, ""
 		if o.Entry != "" {
-			p, _ = splitEntry(o.Entry)
+			p, sid = splitEntry(o.Entry)
 		}
-		if p >= len(s.parts) {
-			p = 0
-		}
-		g := groups[p]
-		if g == nil {
-			k := s.parts[p]
-			g = &group{blk: block{part: p, keys: []string{k.deliveries(), k.retry(), k.retryMsg(), k.qlen(), k.rlen(), k.latest()},
-				args: []any{GroupWorkers, consumer, 0, failedCap - 1, now.UnixMilli()}}}
-			groups[p] = g
-			order = append(order, p)
-		}
+		p = s.partNo(p)
+		k := s.parts[p]
+		b := g.add(p, i, func() block {
+			return block{part: p, keys: []string{k.deliveries(), k.retry(), k.retryMsg(), k.qlen(), k.rlen(), k.latest()},
+				args: []any{GroupWorkers, consumer, 0, failedCap - 1, now.UnixMilli()}}
+		})
 		ctr := "q"
 		if o.Retrying {
 			ctr = "r"
 		}
-		_, sid := splitEntry(o.Entry)
-		k := s.parts[p]
-		g.blk.keys = append(g.blk.keys, k.records(o.WebhookID), k.failedLog(o.WebhookID))
-		g.blk.args = append(g.blk.args, string(o.Kind), sid, o.WebhookID, ctr, o.DeliveryID, o.Record, o.Latest, o.Message, o.Due)
-		g.index = append(g.index, i)
+		b.keys = append(b.keys, k.records(o.WebhookID), k.failedLog(o.WebhookID))
+		b.args = append(b.args, string(o.Kind), sid, o.WebhookID, ctr, o.DeliveryID, o.Record, o.Latest, o.Message, o.Due)
 	}
-	blocks := make([]block, len(order))
-	for j, p := range order {
-		groups[p].blk.args[2] = len(groups[p].index)
-		blocks[j] = groups[p].blk
-	}
-	res, err := s.runBlocks(ctx, completeScript, blocks)
+	res, err := s.runBlocks(ctx, completeScript, g.list())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]int64, len(batch))
-	for j, p := range order {
-		g := groups[p]
-		r, _ := res[j].([]any)
-		if len(r) != len(g.index) {
-			return nil, fmt.Errorf("store: complete answered %d results for %d outcomes", len(r), len(g.index))
-		}
-		for x, i := range g.index {
-			out[i], _ = r[x].(int64)
-		}
+	if err := g.each("complete", res, func(i int, r int64) { out[i] = r }); err != nil {
+		return nil, err
 	}
 	// Health: each webhook's last recorded outcome that counts.
 	last := map[int64]int{}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -159,23 +158,15 @@ return out
 // share is, and a failure of some is a *PartialError saying which events
 // were not queued.
 func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Duration) ([]bool, error) {
-	type group struct {
-		blk   block
-		index []int
-	}
-	groups := map[int]*group{}
-	var order []int
+	g := newByPartition(0)
 	now := time.Now().UnixMilli()
 	for i, ev := range evs {
 		p := s.Partition(ev.AssetID, ev.ID)
-		g := groups[p]
 		k := s.parts[p]
-		if g == nil {
+		b := g.add(p, i, func() block {
 			ch, msg := s.ringArgs(streamEvents, p)
-			g = &group{blk: block{part: p, keys: []string{k.events()}, args: []any{0, int(idemTTL / time.Second), ch, msg, now}}}
-			groups[p] = g
-			order = append(order, p)
-		}
+			return block{part: p, keys: []string{k.events()}, args: []any{0, int(idemTTL / time.Second), ch, msg, now}}
+		})
 		ik, ak := k.events(), k.events()
 		idem := "0"
 		if ev.Idempotent {
@@ -188,39 +179,30 @@ func (s *Store) Enqueue(ctx context.Context, evs []NewEvent, idemTTL time.Durati
 		if ak == k.events() {
 			op = ""
 		}
-		g.blk.keys = append(g.blk.keys, ik, ak)
-		g.blk.args = append(g.blk.args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID, i)
-		g.index = append(g.index, i)
+		b.keys = append(b.keys, ik, ak)
+		b.args = append(b.args, ev.ID, idem, op, ev.Asset, ev.Envelope, ev.Flags, ev.Type, ev.AssetID, i)
 	}
-	blocks := make([]block, len(order))
-	for j, p := range order {
-		g := groups[p]
-		g.blk.args[0] = len(g.index)
-		g.blk.keys = append(g.blk.keys, s.parts[p].order(), streamEvents.wait(s.parts[p]))
-		blocks[j] = g.blk
+	blocks := g.list()
+	for j, p := range g.order {
+		k := s.parts[p]
+		blocks[j].keys = append(blocks[j].keys, k.order(), streamEvents.wait(k))
 	}
 	res, errs := s.runBlocksEach(ctx, ingestScript, blocks)
 	out := make([]bool, len(evs))
 	var partial *PartialError
-	for j, p := range order {
-		g := groups[p]
+	for j, p := range g.order {
 		if errs[j] != nil {
 			if partial == nil {
 				partial = &PartialError{Err: errs[j], Failed: make([]bool, len(evs))}
 			}
-			for _, i := range g.index {
+			for _, i := range g.index[p] {
 				partial.Failed[i] = true
 			}
-			continue
+			res[j] = nil
 		}
-		r, _ := res[j].([]any)
-		if len(r) != len(g.index) {
-			return nil, fmt.Errorf("store: ingest answered %d results for %d events", len(r), len(g.index))
-		}
-		for x, i := range g.index {
-			n, _ := r[x].(int64)
-			out[i] = n == 1
-		}
+	}
+	if err := g.each("ingest", res, func(i int, r int64) { out[i] = r == 1 }); err != nil {
+		return nil, err
 	}
 	if partial != nil {
 		return out, partial

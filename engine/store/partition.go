@@ -294,6 +294,66 @@ func (s *Store) runBlocksEach(ctx context.Context, sc *redis.Script, blocks []bl
 	return out, errs
 }
 
+// byPartition groups a call's items into one block per partition,
+// remembering each item's place, for the scripts whose results are one per
+// item (ingest, outcomes, requeue, replay).
+type byPartition struct {
+	blocks map[int]*block
+	index  map[int][]int
+	order  []int
+	// count is the ARGV position of each block's item count.
+	count int
+}
+
+func newByPartition(countArg int) *byPartition {
+	return &byPartition{blocks: map[int]*block{}, index: map[int][]int{}, count: countArg}
+}
+
+// add returns partition p's block for item i, made by start on its first
+// item (its leading KEYS and ARGV, the count's place among them left 0).
+func (g *byPartition) add(p, i int, start func() block) *block {
+	b := g.blocks[p]
+	if b == nil {
+		nb := start()
+		b = &nb
+		g.blocks[p] = b
+		g.order = append(g.order, p)
+	}
+	g.index[p] = append(g.index[p], i)
+	return b
+}
+
+// list sets each block's item count and returns the blocks in order.
+func (g *byPartition) list() []block {
+	out := make([]block, len(g.order))
+	for j, p := range g.order {
+		b := g.blocks[p]
+		b.args[g.count] = len(g.index[p])
+		out[j] = *b
+	}
+	return out
+}
+
+// each hands every item's result to f: results are the blocks' results
+// in list's order (nil for a block that failed), what names the script in
+// an error.
+func (g *byPartition) each(what string, results []any, f func(i int, r int64)) error {
+	for j, p := range g.order {
+		if results[j] == nil {
+			continue
+		}
+		r, _ := results[j].([]any)
+		if len(r) != len(g.index[p]) {
+			return fmt.Errorf("store: %s answered %d results for %d items", what, len(r), len(g.index[p]))
+		}
+		for x, i := range g.index[p] {
+			v, _ := r[x].(int64)
+			f(i, v)
+		}
+	}
+	return nil
+}
+
 // txEach runs fn's commands for every partition in MULTI: one transaction
 // for all on a single Redis, one per partition on a cluster (where a
 // transaction's keys must share a slot).
