@@ -20,9 +20,6 @@ import (
 type Engine struct {
 	st  *store.Store
 	cfg Config
-	// troubleAt is when this process last met a Redis failure (unix ms):
-	// the reclaimer waits two lease renewals after it (see reclaimLoop).
-	troubleAt atomic.Int64
 	// gaugesAt is when the queue gauges were last read (unix ms).
 	gaugesAt atomic.Int64
 
@@ -31,10 +28,7 @@ type Engine struct {
 	ruleLogged sync.Map
 	// sampled holds, per event type, when this process last kept a sample.
 	sampled sync.Map
-	// expiredMinute is the last routing minute whose stored-events hash
-	// this process gave its expiry.
-	expiredMinute atomic.Int64
-	mu            sync.Mutex // serialises reloads
+	mu      sync.Mutex // serialises reloads
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc

@@ -72,7 +72,6 @@ func (w *workers) renewLoop(ctx context.Context) {
 		w.mu.Unlock()
 		if len(ids) > 0 {
 			if err := w.e.st.Renew(context.Background(), w.e.cfg.Consumer, ids); err != nil {
-				w.e.troubleAt.Store(time.Now().UnixMilli())
 				w.e.cfg.Logger.Warn("engine: could not renew held deliveries", "count", len(ids), "err", err)
 			}
 		}

@@ -13,15 +13,16 @@ import (
 
 // reclaimLoop takes over events and deliveries that a consumer read and did
 // not acknowledge within ClaimIdle (its process died), and drops consumers
-// that have been idle for a day with nothing pending. After a Redis failure
-// (an outage, a cluster failover) it waits two lease renewals: while Redis
-// was away no process could renew what it holds, and a take-over then
-// would send again what is being sent.
+// that have been idle for a day with nothing pending. After this process
+// last failed to reach Redis (an outage, a cluster failover: any call, the
+// store notes it) it waits two lease renewals: while Redis was away no
+// process could renew what it holds, and a take-over then would send again
+// what is being sent.
 func (e *Engine) reclaimLoop(ctx context.Context) {
 	evaluator := rules.NewEvaluator()
 	n := 0
 	every(ctx, e.cfg.ClaimEvery, func() {
-		if time.Since(time.UnixMilli(e.troubleAt.Load())) < 2*e.cfg.ClaimIdle/3 {
+		if time.Since(e.st.LastFailure()) < 2*e.cfg.ClaimIdle/3 {
 			return
 		}
 		// One process a round: the take-over walks every partition, and

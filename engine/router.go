@@ -67,7 +67,6 @@ func (e *Engine) ownPendingEvents(ctx context.Context, handle func([]store.Event
 // trouble logs a Redis failure, recreates the consumer groups when Redis lost
 // them (a restart without persistence) and backs off, up to a second.
 func (e *Engine) trouble(ctx context.Context, what string, err error, fails int) {
-	e.troubleAt.Store(time.Now().UnixMilli())
 	if fails == 1 || fails%50 == 0 {
 		e.cfg.Logger.Warn("engine: redis trouble, retrying", "what", what, "err", err)
 	}
@@ -98,10 +97,8 @@ func (e *Engine) route(ctx context.Context, evaluator *rules.Evaluator, entries 
 	b := &store.RouteBatch{Consumer: e.cfg.Consumer, Minute: store.Minute(now), Retention: e.cfg.EventRetention,
 		SampleCap: samplesKept, HistoryCap: e.cfg.EventCap, HistoryRetention: e.cfg.EventRetention, Now: now}
 	// The minute's hash of stored events gets its expiry from this
-	// process's first batch of the minute, not from every batch.
-	if e.expiredMinute.Swap(b.Minute) != b.Minute {
-		b.SetExpiry = true
-	}
+	// process's first batch of the minute in each partition: the store
+	// keeps track.
 	if rand.IntN(16) == 0 { // keep the indexes bounded without a trim per batch
 		b.IndexCap = e.cfg.IndexCap
 	}

@@ -454,16 +454,35 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("ingest refused until %s after the promotion; want accepted again within 5s", recovered.Round(time.Millisecond))
 	}
 
-	redistest.Eventually(t, 2*time.Minute, func() bool {
+	missing := func() (out []string) {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		for _, id := range ids {
 			if rc.perEvent[id] == nil {
-				return false
+				out = append(out, id)
 			}
 		}
-		return true
-	}, "every accepted event delivered")
+		return out
+	}
+	if !poll(2*time.Minute, func() bool { return len(missing()) == 0 }) {
+		// Say where each missing event is: its answer's time, and what the
+		// engine's history and trace say of it.
+		at := map[string]time.Time{}
+		for _, a := range all {
+			for _, id := range a.ids {
+				at[id] = a.at
+			}
+		}
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i, id := range missing() {
+			if i == 20 {
+				break
+			}
+			st, body, _ := call(client, "GET", d.children[0].url+"/api/v2/admin/events/"+id+"/trace", nil)
+			t.Errorf("%s, accepted %s after the killing, never delivered: trace %d %.300s", id, at[id].Sub(f.KilledAt).Round(time.Millisecond), st, body)
+		}
+		t.Fatalf("%d accepted events not delivered within 2m", len(missing()))
+	}
 	waitIdle(t, d)
 	d.checkAlive(t)
 	dups := rc.check(t)

@@ -308,7 +308,9 @@ func serve(args []string, out io.Writer) error {
 	}
 	defer rdb.Close()
 
-	eng, err := engine.New(store.NewPartitioned(rdb, s.prefix, s.partitions), engine.Config{
+	st := store.NewPartitioned(rdb, s.prefix, s.partitions)
+	defer st.Close() // after the engine stops (defers run last first)
+	eng, err := engine.New(st, engine.Config{
 		ClaimIdle: s.claimIdle, Workers: s.workers, Box: box, Logger: logger, EventRetention: s.eventRetention,
 		Actions: actions.Options{AllowPrivate: s.allowPrivate, Version: version},
 	})

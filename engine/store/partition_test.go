@@ -93,17 +93,7 @@ func TestEnqueueAcrossPartitions(t *testing.T) {
 				t.Fatalf("queued[%d] = %v", i, q)
 			}
 		}
-		var got []store.EventEntry
-		for len(got) < 400 {
-			es, err := b.st.ReadEvents(b.ctx, "c", 100, time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(es) == 0 {
-				t.Fatalf("read %d of 400", len(got))
-			}
-			got = append(got, es...)
-		}
+		got := readEventsN(t, b, "c", 400)
 		parts := map[int]int{}
 		byAsset := map[string][]store.EventEntry{}
 		for _, e := range got {
@@ -145,14 +135,7 @@ func TestHotPathAcrossPartitions(t *testing.T) {
 		if _, err := b.st.Enqueue(b.ctx, manyAssets(n, 1), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		var es []store.EventEntry
-		for len(es) < n {
-			got, err := b.st.ReadEvents(b.ctx, "r", n, time.Second)
-			if err != nil || len(got) == 0 {
-				t.Fatalf("read %d of %d: %v", len(es), n, err)
-			}
-			es = append(es, got...)
-		}
+		es := readEventsN(t, b, "r", n)
 		now := time.UnixMilli(1_700_000_000_000)
 		rb := &store.RouteBatch{Consumer: "r", Minute: store.Minute(now), Retention: time.Hour, Now: now, HistoryRetention: time.Hour}
 		for _, e := range es {
@@ -178,14 +161,7 @@ func TestHotPathAcrossPartitions(t *testing.T) {
 		diff(t, "queued after routing", figures().Queued, int64(n))
 		// Each delivery is read from its event's partition, its stored
 		// event beside it.
-		var ds []store.DeliveryEntry
-		for len(ds) < n {
-			got, err := b.st.ReadDeliveries(b.ctx, "w", n, time.Second)
-			if err != nil || len(got) == 0 {
-				t.Fatalf("read deliveries %d of %d: %v", len(ds), n, err)
-			}
-			ds = append(ds, got...)
-		}
+		ds := readDeliveriesN(t, b, "w", n)
 		parts := make([]int, n)
 		ids := make([]string, n)
 		at := make([]time.Time, n)
@@ -230,14 +206,7 @@ func TestHotPathAcrossPartitions(t *testing.T) {
 		diff(t, "gauges", []any{q, w, err}, []any{int64(0), int64(n / 2), nil})
 		moved, more, err := b.st.Promote(b.ctx, now, 1000)
 		diff(t, "promoted", []any{moved, more, err}, []any{n / 2, false, nil})
-		var back []store.DeliveryEntry
-		for len(back) < n/2 {
-			got, err := b.st.ReadDeliveries(b.ctx, "w2", n, time.Second)
-			if err != nil || len(got) == 0 {
-				t.Fatalf("read promoted %d of %d: %v", len(back), n/2, err)
-			}
-			back = append(back, got...)
-		}
+		back := readDeliveriesN(t, b, "w2", n/2)
 		// Renewed and taken over across partitions: a consumer that never
 		// acknowledges loses them to another after the idle time.
 		if err := b.st.Renew(b.ctx, "w2", []string{back[0].Entry, back[len(back)-1].Entry}); err != nil {
@@ -339,14 +308,7 @@ func TestHistoryCapShared(t *testing.T) {
 		if _, err := b.st.Enqueue(b.ctx, manyAssets(n, 1), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		var es []store.EventEntry
-		for len(es) < n {
-			got, err := b.st.ReadEvents(b.ctx, "r", n, time.Second)
-			if err != nil || len(got) == 0 {
-				t.Fatalf("read %d of %d: %v", len(es), n, err)
-			}
-			es = append(es, got...)
-		}
+		es := readEventsN(t, b, "r", n)
 		now := time.Now()
 		for i := 0; i < n; i += 50 {
 			rb := &store.RouteBatch{Consumer: "r", Minute: store.Minute(now), Retention: time.Hour, Now: now,
@@ -427,7 +389,8 @@ func TestScansAndSamplesAcrossPartitions(t *testing.T) {
 			t.Errorf("since record not in the asset's partition %s", pp)
 		}
 		// Samples: routed in two batches of events of many partitions.
-		es := readEventsN(t, b, n)
+		es := readEventsN(t, b, "r", n)
+		sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
 		now := time.Now()
 		for i := 0; i < 40; i += 20 {
 			rb := &store.RouteBatch{Consumer: "r", Minute: store.Minute(now), Retention: time.Hour, Now: now, SampleCap: 3}
@@ -444,19 +407,30 @@ func TestScansAndSamplesAcrossPartitions(t *testing.T) {
 	})
 }
 
-// readEventsN reads n new events of every partition.
-func readEventsN(t *testing.T, b bundle, n int) []store.EventEntry {
+// readEventsN reads n new events of every partition as consumer, in the
+// order the reads return them.
+func readEventsN(t *testing.T, b bundle, consumer string, n int) []store.EventEntry {
 	t.Helper()
-	var es []store.EventEntry
-	for len(es) < n {
-		got, err := b.st.ReadEvents(b.ctx, "r", n, time.Second)
+	return readN(t, n, func() ([]store.EventEntry, error) { return b.st.ReadEvents(b.ctx, consumer, n, time.Second) })
+}
+
+// readDeliveriesN reads n new deliveries of every partition as consumer.
+func readDeliveriesN(t *testing.T, b bundle, consumer string, n int) []store.DeliveryEntry {
+	t.Helper()
+	return readN(t, n, func() ([]store.DeliveryEntry, error) { return b.st.ReadDeliveries(b.ctx, consumer, n, time.Second) })
+}
+
+func readN[E any](t *testing.T, n int, read func() ([]E, error)) []E {
+	t.Helper()
+	var out []E
+	for len(out) < n {
+		got, err := read()
 		if err != nil || len(got) == 0 {
-			t.Fatalf("read %d of %d: %v", len(es), n, err)
+			t.Fatalf("read %d of %d: %v", len(out), n, err)
 		}
-		es = append(es, got...)
+		out = append(out, got...)
 	}
-	sort.Slice(es, func(i, j int) bool { return es[i].ID < es[j].ID })
-	return es
+	return out
 }
 
 // TestCheckPartitions: the first process records the number of partitions;

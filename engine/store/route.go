@@ -16,8 +16,9 @@ type RouteBatch struct {
 	// Entries are every stream entry of the batch, routed or skipped.
 	Entries []string
 	// Minute is the routing minute (unix minutes): stored events go to its
-	// hash, which expires after Retention; SetExpiry sets that expiry (the
-	// first batch of a minute in each process needs to).
+	// hash, which expires after Retention. The store sets that expiry with
+	// the first batch of the minute it writes to each partition;
+	// SetExpiry sets it in every partition the batch touches.
 	Minute    int64
 	Retention time.Duration
 	SetExpiry bool

@@ -86,6 +86,7 @@ func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
+	noteFailure(err)
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
