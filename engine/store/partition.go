@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultPartitions is how many partitions a store has unless told: enough
-// that on a 3-master Redis Cluster every master holds five or six of them.
+// that on a 3-master Redis Cluster every master holds four to seven of them.
 const DefaultPartitions = 16
 
 // MaxPartitions bounds ASSETHOOKS_PARTITIONS.
