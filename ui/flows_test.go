@@ -278,7 +278,7 @@ func TestFailedDeliveryRetriedFromTheDeliveriesPage(t *testing.T) {
 	b.open(fmt.Sprintf("/ui/webhooks/%d/deliveries", id), "#deliveries")
 	b.waitText("#title", "Deliveries of Flaky")
 	b.choose("#status", "failed")
-	failed := `#deliveries tbody tr[data-status="failed"]`
+	failed := `#deliveries tbody[data-shown="deliveries:failed"] tr[data-status="failed"]`
 	b.do(chromedp.WaitVisible(chromedp.CSS(failed)))
 	b.waitText(failed, "500")
 	b.waitText(failed, "receiver down")

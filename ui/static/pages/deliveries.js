@@ -8,7 +8,7 @@
   const { el, $, badge } = AH;
   const id = AH.id;
   const tbody = $("#deliveries tbody");
-  let tab = "deliveries", last = null;
+  let tab = "deliveries", last = null, loads = 0;
 
   function lastAttempt(a) {
     if (!a) return "—";
@@ -48,8 +48,11 @@
   }
 
   // load reads the current tab; more appends the page older than the last row.
+  // An answer that arrives after a later load began is dropped, so a slow
+  // unfiltered list never replaces the filtered one asked for after it.
   async function load(more) {
     if (!id) return;
+    const mine = ++loads;
     const limit = $("#limit").value, status = $("#status").value, eventID = $("#event-filter").value.trim();
     let path, key;
     if (tab === "deliveries") {
@@ -65,10 +68,12 @@
     }
     try {
       const r = await AH.api("GET", path);
+      if (mine !== loads) return;
       let ds = r[key] || [];
       if (eventID) ds = ds.filter((d) => d.event_id === eventID);
       if (!more) AH.clear(tbody);
       tbody.append(...ds.map(row));
+      tbody.dataset.shown = tab + ":" + status; // what the rows are (the tests wait on it)
       last = ds.length ? ds[ds.length - 1].id : last;
       $("#more").hidden = tab !== "deliveries" || ds.length < Number(limit);
       $("#no-deliveries").hidden = tbody.children.length > 0;
