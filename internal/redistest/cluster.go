@@ -27,8 +27,12 @@ type Cluster struct {
 	procs []*exec.Cmd
 	dir   string
 
-	mu      sync.Mutex
-	dead    []bool                   // per node: killed by Kill
+	mu   sync.Mutex
+	dead []bool // per node: killed by Kill
+	// held are the listeners that keep a killed node's ports (client and
+	// cluster bus) from being taken by another test's server, whose data
+	// the engines would then read as theirs: each closes every connection.
+	held    []net.Listener
 	clients map[string]*redis.Client // per node, made by node
 }
 
@@ -175,6 +179,10 @@ func (c *Cluster) Stop() {
 	c.closeClients()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, l := range c.held {
+		_ = l.Close()
+	}
+	c.held = nil
 	for i, p := range c.procs {
 		if p.Process != nil && !c.dead[i] {
 			_ = p.Process.Kill()
@@ -184,6 +192,38 @@ func (c *Cluster) Stop() {
 	c.procs = nil
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// hold keeps a dead node's client and bus ports: a listener on each that
+// closes every connection at once, as a host whose server died would
+// refuse it, so that no other server starts there meanwhile.
+func (c *Cluster) hold(addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	n, _ := strconv.Atoi(port)
+	for _, a := range []string{addr, net.JoinHostPort(host, strconv.Itoa(n+10000))} {
+		for range 50 { // the dying process may still hold it a moment
+			l, err := net.Listen("tcp", a)
+			if err == nil {
+				c.mu.Lock()
+				c.held = append(c.held, l)
+				c.mu.Unlock()
+				go func() {
+					for {
+						conn, err := l.Accept()
+						if err != nil {
+							return
+						}
+						_ = conn.Close()
+					}
+				}()
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // retrying a bind, with a bound
+		}
 	}
 }
 

@@ -288,6 +288,7 @@ func (c *Cluster) Kill(ctx context.Context, addr string, within time.Duration) (
 	}
 	f.KilledAt = time.Now()
 	_ = p.Wait()
+	c.hold(addr)
 
 	deadline := time.Now().Add(within)
 	for {
